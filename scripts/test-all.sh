@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Run every test suite in order; stop at the first failure and print a summary.
+#
+#   bash scripts/test-all.sh
+#
+#   1. cargo fmt --all -- --check
+#   2. cargo clippy --all-targets -- -D warnings
+#   3. cargo test --release
+#   4. wasm-pack test --headless --firefox --release --mode no-install   (wasm32, in Firefox)
+#   5. scripts/build-wasm.sh                                            (www/pkg)
+#   6. node --test tests/e2e/                                           (if tests/e2e/ exists)
+#
+# Tools come from scripts/setup.sh (~/.cargo/bin, node_modules/.bin).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$ROOT/node_modules/.bin:$PATH"
+
+# wasm-pack test --firefox: use our geckodriver (never let wasm-pack download one)
+if [ -z "${GECKODRIVER:-}" ] && command -v geckodriver >/dev/null 2>&1; then
+    GECKODRIVER="$(command -v geckodriver)"
+    export GECKODRIVER
+fi
+
+names=()
+results=()
+times=()
+t_all=$(date +%s)
+
+summary() {
+    local i
+    echo
+    echo "================ test-all summary ================"
+    for i in "${!names[@]}"; do
+        printf '  %-6s %-58s %5ss\n' "${results[$i]}" "${names[$i]}" "${times[$i]}"
+    done
+    echo "  total $(( $(date +%s) - t_all ))s"
+    echo "=================================================="
+}
+
+# run NAME CMD...
+run() {
+    local name="$1" t0 rc
+    shift
+    echo
+    echo "==> [$(( ${#names[@]} + 1 ))] $name"
+    t0=$(date +%s)
+    if "$@"; then
+        rc=0
+    else
+        rc=$?
+    fi
+    names+=("$name")
+    times+=("$(( $(date +%s) - t0 ))")
+    if [ "$rc" -eq 0 ]; then
+        results+=("PASS")
+    else
+        results+=("FAIL")
+        summary
+        echo "test-all.sh: '$name' failed (exit $rc); stopping." >&2
+        exit "$rc"
+    fi
+}
+
+skip() {
+    echo
+    echo "==> $1: skipped ($2)"
+    names+=("$1")
+    times+=("0")
+    results+=("SKIP")
+}
+
+run "cargo fmt --all -- --check" cargo fmt --all -- --check
+run "cargo clippy --all-targets -- -D warnings" cargo clippy --all-targets -- -D warnings
+run "cargo test --release" cargo test --release
+run "wasm-pack test --headless --firefox --release" \
+    wasm-pack test --headless --firefox --release --mode no-install
+run "scripts/build-wasm.sh" bash scripts/build-wasm.sh
+if [ -d tests/e2e ]; then
+    run "node --test tests/e2e/" node --test tests/e2e/
+else
+    skip "node --test tests/e2e/" "no tests/e2e directory"
+fi
+
+summary
+echo "All suites passed."

@@ -1,0 +1,118 @@
+//! The benchmark shared by `kgpt bench` (native) and the wasm build (Node and the page):
+//! the same measurements and JSON keys as `torch_gpt.py bench`, so one table compares them.
+//! The clock is passed in (std `Instant` natively, `performance.now()` in JS).
+
+use crate::config::Config;
+use crate::model::{Model, RunState};
+use crate::rng::Rng;
+use crate::sample::{generate, SampleSettings};
+use crate::train::{Batch, Trainer};
+use serde_json::{json, Value};
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    pub threads: Vec<usize>,
+    pub quick: bool,
+    pub vocab_size: usize,
+}
+
+/// Median and minimum seconds of `reps` timed calls after `warmup` untimed ones.
+fn median_time(clock: &dyn Fn() -> f64, warmup: usize, reps: usize, f: &mut dyn FnMut()) -> (f64, f64) {
+    for _ in 0..warmup {
+        f();
+    }
+    let mut times: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let t0 = clock();
+            f();
+            clock() - t0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], times[0])
+}
+
+/// FLOPs of one forward over T tokens (matmuls and attention, multiply-add = 2).
+pub fn forward_flops(cfg: &Config, t: usize) -> f64 {
+    let (c, v, l) = (cfg.n_embd as f64, cfg.vocab_size as f64, cfg.n_layer as f64);
+    let t = t as f64;
+    let per_layer = 2.0 * t * (3.0 * c * c + c * c + 8.0 * c * c) + 2.0 * 2.0 * c * t * (t + 1.0) / 2.0;
+    l * per_layer + 2.0 * t * c * v
+}
+
+/// Runs the benchmark; `log` receives one JSON line per thread count as it finishes.
+pub fn run_bench(
+    opts: &BenchOptions,
+    log: &mut dyn FnMut(String),
+    clock: &dyn Fn() -> f64,
+) -> Result<Value, String> {
+    let cfg = Config::product(opts.vocab_size);
+    cfg.validate().map_err(|e| e.to_string())?;
+    let (t, v) = (cfg.block_size, cfg.vocab_size);
+    let q = opts.quick;
+    let mut runs = Vec::new();
+    for &nt in &opts.threads {
+        let mut model = Model::init(cfg, 1337);
+        let mut rng = Rng::new(7);
+        let x: Vec<u32> = (0..t).map(|_| rng.below(v) as u32).collect();
+        let mut r = serde_json::Map::new();
+        r.insert("threads".into(), json!(nt));
+
+        let mut state = RunState::new(&cfg);
+        let (med, best) = median_time(clock, if q { 5 } else { 20 }, if q { 20 } else { 100 }, &mut || {
+            model.forward(&mut state, &x, None, None);
+        });
+        r.insert("forward_b1_t128_ms".into(), json!(med * 1e3));
+        r.insert("forward_b1_t128_ms_min".into(), json!(best * 1e3));
+        r.insert("forward_tokens_per_s".into(), json!(t as f64 / med));
+        r.insert("forward_gflops".into(), json!(forward_flops(&cfg, t) / med / 1e9));
+
+        let n_new = 200;
+        for (label, plen) in [("gen_from_1tok", 1usize), ("gen_from_128tok", t)] {
+            let prompt: Vec<u32> = if plen == 1 { vec![0] } else { x.clone() };
+            let settings = SampleSettings { temperature: 1.0, top_k: 0, seed: 0 };
+            let (med, _) = median_time(clock, 1, if q { 2 } else { 5 }, &mut || {
+                let _ = generate(&model, &prompt, n_new, settings, |_| true);
+            });
+            r.insert(format!("{label}_chars_per_s"), json!(n_new as f64 / med));
+            r.insert(format!("{label}_s"), json!(med));
+        }
+
+        for b in [16usize, 32] {
+            let mut trainer = Trainer::new(&model, nt);
+            let batch = Batch {
+                inputs: (0..b * t).map(|_| rng.below(v) as u32).collect(),
+                targets: (0..b * t).map(|_| rng.below(v) as u32).collect(),
+                b,
+                t,
+            };
+            let mut step = 0u64;
+            let mut failed = None;
+            let (med, _) = median_time(clock, if q { 1 } else { 3 }, if q { 3 } else { 10 }, &mut || {
+                step += 1;
+                if let Err(e) = trainer.step(&mut model, &batch, 1e-3, Some((1, step))) {
+                    failed = Some(e.to_string());
+                }
+            });
+            if let Some(e) = failed {
+                return Err(format!("training step failed during the benchmark: {e}"));
+            }
+            r.insert(format!("train_b{b}_ms"), json!(med * 1e3));
+            r.insert(format!("train_b{b}_tokens_per_s"), json!((b * t) as f64 / med));
+            r.insert(format!("train_b{b}_gflops"), json!(3.0 * b as f64 * forward_flops(&cfg, t) / med / 1e9));
+        }
+        log(Value::Object(r.clone()).to_string());
+        runs.push(Value::Object(r));
+    }
+    Ok(json!({
+        "impl": if cfg!(target_arch = "wasm32") { "kgpt-wasm" } else { "kgpt-native" },
+        "kernels": crate::kernels::kernel_name(),
+        "config": cfg,
+        "n_params": cfg.param_count(),
+        "flops": {"forward_per_token_T128": forward_flops(&cfg, t) / t as f64,
+                  "train_per_token_T128": 3.0 * forward_flops(&cfg, t) / t as f64},
+        "quick": q,
+        "runs": runs,
+    }))
+}

@@ -1,0 +1,455 @@
+//! One training step (forward + backward over a batch, then AdamW), batch sampling and
+//! bits-per-character evaluation. Shared by the CLI and the wasm API.
+//!
+//! Randomness is derived from `(seed, step, sequence)` streams, so a run resumed at step `s`
+//! draws exactly the batches and dropout masks an uninterrupted run would, and the result does
+//! not depend on how sequences are split over threads.
+
+use crate::model::{Model, RunState};
+use crate::optim::{clip_grad_norm, grad_norm, AdamW};
+use crate::rng::Rng;
+use std::fmt;
+
+/// A batch of `b` sequences of `t` ids, with next-character targets. Both `[b, t]` row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    pub inputs: Vec<u32>,
+    pub targets: Vec<u32>,
+    pub b: usize,
+    pub t: usize,
+}
+
+impl Batch {
+    /// Checks shapes and ids for `model`.
+    pub fn validate(&self, model: &Model) -> Result<(), TrainError> {
+        let cfg = &model.config;
+        if self.b == 0 || self.t == 0 {
+            return Err(TrainError::Input("empty batch".into()));
+        }
+        if self.t > cfg.block_size {
+            return Err(TrainError::Input(format!(
+                "sequence length {} exceeds block_size {}",
+                self.t, cfg.block_size
+            )));
+        }
+        if self.inputs.len() != self.b * self.t || self.targets.len() != self.b * self.t {
+            return Err(TrainError::Input(format!(
+                "batch of {}×{} needs {} inputs and targets, got {} and {}",
+                self.b,
+                self.t,
+                self.b * self.t,
+                self.inputs.len(),
+                self.targets.len()
+            )));
+        }
+        if let Some(&bad) = self
+            .inputs
+            .iter()
+            .chain(&self.targets)
+            .find(|&&i| i as usize >= cfg.vocab_size)
+        {
+            return Err(TrainError::Input(format!(
+                "token id {bad} is outside the vocabulary (size {})",
+                cfg.vocab_size
+            )));
+        }
+        Ok(())
+    }
+
+    fn row(&self, i: usize) -> (&[u32], &[u32]) {
+        let r = i * self.t..(i + 1) * self.t;
+        (&self.inputs[r.clone()], &self.targets[r])
+    }
+}
+
+/// Random windows of `data` for update number `step`: b windows of t+1 ids (gpt.py's `get_batch`).
+pub fn sample_batch(data: &[u32], b: usize, t: usize, seed: u64, step: u64) -> Option<Batch> {
+    if data.len() < t + 1 || b == 0 || t == 0 {
+        return None;
+    }
+    let mut rng = Rng::for_stream(seed, &[step, 0xBA7C]);
+    let mut batch = Batch {
+        inputs: Vec::with_capacity(b * t),
+        targets: Vec::with_capacity(b * t),
+        b,
+        t,
+    };
+    for _ in 0..b {
+        let ix = rng.below(data.len() - t);
+        batch.inputs.extend_from_slice(&data[ix..ix + t]);
+        batch.targets.extend_from_slice(&data[ix + 1..ix + t + 1]);
+    }
+    Some(batch)
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainError {
+    /// The batch does not fit the model.
+    Input(String),
+    /// The loss or the gradient is NaN/Inf: the update was not applied.
+    NonFinite { loss: f32, grad_norm: f32 },
+}
+
+impl fmt::Display for TrainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrainError::Input(m) => f.write_str(m),
+            TrainError::NonFinite { loss, grad_norm } => write!(
+                f,
+                "non-finite loss or gradient (loss {loss}, gradient norm {grad_norm}): the update \
+                 was not applied; lower the learning rate or check the data"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TrainError {}
+
+/// Per-thread buffers: one `RunState` and one gradient buffer.
+#[derive(Clone, Debug)]
+struct Worker {
+    state: RunState,
+    grads: Vec<f32>,
+}
+
+/// Owns the optimizer and every buffer a step needs; buffers are allocated once.
+#[derive(Clone, Debug)]
+pub struct Trainer {
+    pub opt: AdamW,
+    /// Gradient of the last step (mean over the batch).
+    pub grads: Vec<f32>,
+    workers: Vec<Worker>,
+    /// Clip the gradient norm to this value before the update (off when `None`).
+    pub clip: Option<f32>,
+    backup: Vec<f32>,
+}
+
+/// What one step reports.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepInfo {
+    pub loss: f32,
+    pub grad_norm: f32,
+}
+
+impl Trainer {
+    /// `threads` workers (1 on wasm); each handles a contiguous share of the batch.
+    pub fn new(model: &Model, threads: usize) -> Trainer {
+        let threads = threads.max(1);
+        Trainer {
+            opt: AdamW::new(model.layout.total),
+            grads: vec![0.0; model.layout.total],
+            workers: (0..threads)
+                .map(|_| Worker {
+                    state: RunState::new(&model.config),
+                    grads: vec![0.0; model.layout.total],
+                })
+                .collect(),
+            clip: None,
+            backup: vec![0.0; model.layout.total],
+        }
+    }
+
+    pub fn threads(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Mean loss over the batch and its gradient in `self.grads`. `dropout_seed`: `Some((seed,
+    /// step))` draws dropout masks (training mode), `None` is eval mode (dropout off).
+    pub fn compute_grads(
+        &mut self,
+        model: &Model,
+        batch: &Batch,
+        dropout_seed: Option<(u64, u64)>,
+    ) -> Result<f32, TrainError> {
+        batch.validate(model)?;
+        let n_workers = self.workers.len().min(batch.b);
+        let per = batch.b.div_ceil(n_workers);
+        let scale = 1.0 / batch.b as f32;
+        let run = |w: &mut Worker, rows: std::ops::Range<usize>| -> f64 {
+            w.grads.fill(0.0);
+            let mut loss = 0.0f64;
+            for i in rows {
+                let (x, y) = batch.row(i);
+                let mut rng = dropout_seed.map(|(s, step)| Rng::for_stream(s, &[step, i as u64]));
+                let l = model
+                    .forward(&mut w.state, x, Some(y), rng.as_mut())
+                    .unwrap_or(f32::NAN);
+                model.backward(&mut w.state, x, y, &mut w.grads, scale);
+                loss += l as f64;
+            }
+            loss
+        };
+        let total_loss: f64;
+        if n_workers == 1 {
+            total_loss = run(&mut self.workers[0], 0..batch.b);
+        } else {
+            #[cfg(not(target_arch = "wasm32"))]
+            {
+                let losses: Vec<f64> = std::thread::scope(|s| {
+                    let handles: Vec<_> = self.workers[..n_workers]
+                        .iter_mut()
+                        .enumerate()
+                        .map(|(k, w)| {
+                            let rows = (k * per).min(batch.b)..((k + 1) * per).min(batch.b);
+                            let run = &run;
+                            s.spawn(move || run(w, rows))
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or(f64::NAN))
+                        .collect()
+                });
+                total_loss = losses.iter().sum();
+            }
+            #[cfg(target_arch = "wasm32")]
+            {
+                total_loss = (0..n_workers)
+                    .map(|k| {
+                        let rows = (k * per).min(batch.b)..((k + 1) * per).min(batch.b);
+                        run(&mut self.workers[k], rows)
+                    })
+                    .sum();
+            }
+        }
+        // Reduce in a fixed order.
+        self.grads.copy_from_slice(&self.workers[0].grads);
+        for w in &self.workers[1..n_workers] {
+            for (g, x) in self.grads.iter_mut().zip(&w.grads) {
+                *g += x;
+            }
+        }
+        Ok((total_loss / batch.b as f64) as f32)
+    }
+
+    /// One AdamW step at learning rate `lr`. On a non-finite loss or gradient nothing is changed
+    /// and [`TrainError::NonFinite`] is returned.
+    pub fn step(
+        &mut self,
+        model: &mut Model,
+        batch: &Batch,
+        lr: f32,
+        dropout_seed: Option<(u64, u64)>,
+    ) -> Result<StepInfo, TrainError> {
+        let loss = self.compute_grads(model, batch, dropout_seed)?;
+        let norm = match self.clip {
+            Some(max) => clip_grad_norm(&mut self.grads, max),
+            None => grad_norm(&self.grads),
+        };
+        if !loss.is_finite() || !norm.is_finite() {
+            return Err(TrainError::NonFinite {
+                loss,
+                grad_norm: norm,
+            });
+        }
+        // A finite gradient can still overflow a parameter with an absurd learning rate:
+        // keep the previous values to put back.
+        self.backup.copy_from_slice(&model.params);
+        self.opt.update(&mut model.params, &self.grads, lr);
+        if model.params.iter().any(|p| !p.is_finite()) {
+            model.params.copy_from_slice(&self.backup);
+            return Err(TrainError::NonFinite {
+                loss,
+                grad_norm: norm,
+            });
+        }
+        Ok(StepInfo {
+            loss,
+            grad_norm: norm,
+        })
+    }
+}
+
+/// Result of [`bits_per_char`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EvalResult {
+    pub bits_per_char: f64,
+    pub nats_per_char: f64,
+    /// Characters predicted (every id after the first).
+    pub predicted: usize,
+}
+
+/// Bits per character of `ids`: every id after the first is predicted exactly once, with windows
+/// of block_size and stride block_size/2 (the first window scores all its positions, later ones
+/// only the positions not yet scored, i.e. their second half), so every prediction after the
+/// first window has at least block_size/2 characters of context.
+pub fn bits_per_char(model: &Model, ids: &[u32], threads: usize) -> Option<EvalResult> {
+    if ids.len() < 2 || model.prepare_ids(ids).is_err() {
+        return None;
+    }
+    let t = model.config.block_size;
+    let stride = (t / 2).max(1);
+    // windows: (start, end, first scored position within the window)
+    let mut windows = Vec::new();
+    let last_target = ids.len() - 1; // targets are ids[1..=last_target]
+    let mut scored = 0usize; // targets ids[1..=scored] done
+    let mut start = 0usize;
+    while scored < last_target {
+        let end = (start + t).min(last_target); // inputs ids[start..end], targets ids[start+1..=end]
+        let first = scored - start; // first window position whose target is new
+        windows.push((start, end, first));
+        scored = end;
+        start += stride;
+    }
+    let v = model.config.vocab_size;
+    let eval = |ws: &[(usize, usize, usize)]| -> f64 {
+        let mut state = RunState::new(&model.config);
+        let mut nats = 0.0f64;
+        for &(s, e, first) in ws {
+            model.forward(&mut state, &ids[s..e], None, None);
+            for pos in first..e - s {
+                let row = &state.logits[pos * v..(pos + 1) * v];
+                let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                let lse =
+                    max as f64 + row.iter().map(|&x| ((x - max) as f64).exp()).sum::<f64>().ln();
+                nats += lse - row[ids[s + pos + 1] as usize] as f64;
+            }
+        }
+        nats
+    };
+    let threads = threads.max(1).min(windows.len());
+    let total_nats: f64 = if threads <= 1 || cfg!(target_arch = "wasm32") {
+        eval(&windows)
+    } else {
+        let per = windows.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let hs: Vec<_> = windows
+                .chunks(per)
+                .map(|ws| {
+                    let eval = &eval;
+                    s.spawn(move || eval(ws))
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap_or(f64::NAN)).sum()
+        })
+    };
+    let predicted = last_target;
+    let nats = total_nats / predicted as f64;
+    Some(EvalResult {
+        bits_per_char: nats / std::f64::consts::LN_2,
+        nats_per_char: nats,
+        predicted,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn small(dropout: f32) -> Model {
+        Model::init(
+            Config {
+                vocab_size: 12,
+                n_embd: 16,
+                n_head: 2,
+                n_layer: 2,
+                block_size: 16,
+                dropout,
+            },
+            3,
+        )
+    }
+
+    #[test]
+    fn eval_scores_every_character_once() {
+        // Compare the windowed estimate with brute force: every target with its full window.
+        let m = Model::init(
+            Config {
+                block_size: 4,
+                ..small(0.0).config
+            },
+            1,
+        );
+        let ids: Vec<u32> = (0..11).map(|i| (i * 7 % 12) as u32).collect();
+        let r = bits_per_char(&m, &ids, 1).unwrap();
+        assert_eq!(r.predicted, 10);
+        // Brute force with the same windows: starts 0,2,4,6,8 (stride 2, T 4)
+        let mut nats = 0.0;
+        let mut st = RunState::new(&m.config);
+        let mut scored = 0;
+        let mut s = 0;
+        while scored < 10 {
+            let e = (s + 4).min(10);
+            m.forward(&mut st, &ids[s..e], None, None);
+            for pos in (scored - s)..(e - s) {
+                let row = &st.logits[pos * 12..(pos + 1) * 12];
+                let lse = row.iter().map(|x| (*x as f64).exp()).sum::<f64>().ln();
+                nats += lse - row[ids[s + pos + 1] as usize] as f64;
+            }
+            scored = e;
+            s += 2;
+        }
+        assert!((r.nats_per_char - nats / 10.0).abs() < 1e-9);
+        let r2 = bits_per_char(&m, &ids, 2).unwrap();
+        assert!((r.bits_per_char - r2.bits_per_char).abs() < 1e-9);
+        // An untrained model is close to uniform: log2(12) bits.
+        assert!((r.bits_per_char - 12f64.log2()).abs() < 0.2);
+        assert!(bits_per_char(&m, &ids[..1], 1).is_none());
+    }
+
+    #[test]
+    fn training_learns_a_repeated_text_and_threads_agree() {
+        let text: Vec<u32> = "ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ ".chars().map(|c| (c as u32) % 12).collect();
+        let data: Vec<u32> = text.iter().cycle().take(400).copied().collect();
+        let mut m1 = small(0.1);
+        let mut m2 = m1.clone();
+        let mut t1 = Trainer::new(&m1, 1);
+        let mut t2 = Trainer::new(&m2, 2);
+        let mut first = 0.0;
+        let mut last = 0.0;
+        for step in 0..60 {
+            let b = sample_batch(&data, 4, 16, 5, step).unwrap();
+            let i1 = t1.step(&mut m1, &b, 1e-2, Some((5, step))).unwrap();
+            let i2 = t2.step(&mut m2, &b, 1e-2, Some((5, step))).unwrap();
+            if step == 0 {
+                first = i1.loss;
+            }
+            last = i1.loss;
+            assert!((i1.loss - i2.loss).abs() < 1e-4, "step {step}");
+        }
+        assert!(first > 2.0 && last < 0.5, "loss {first} -> {last}");
+        let max_diff = m1
+            .params
+            .iter()
+            .zip(&m2.params)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(max_diff < 1e-3, "{max_diff}");
+    }
+
+    #[test]
+    fn non_finite_step_is_refused() {
+        let mut m = small(0.0);
+        m.params[0] = f32::NAN; // token 0's embedding
+        let mut tr = Trainer::new(&m, 1);
+        let b = Batch {
+            inputs: vec![0, 1],
+            targets: vec![1, 2],
+            b: 1,
+            t: 2,
+        };
+        let snapshot = m.params.clone();
+        assert!(matches!(
+            tr.step(&mut m, &b, 1e-3, None),
+            Err(TrainError::NonFinite { .. })
+        ));
+        assert_eq!(
+            m.params.iter().map(|p| p.to_bits()).collect::<Vec<_>>(),
+            snapshot.iter().map(|p| p.to_bits()).collect::<Vec<_>>()
+        );
+        assert!(tr
+            .step(
+                &mut m,
+                &Batch {
+                    inputs: vec![99],
+                    targets: vec![1],
+                    b: 1,
+                    t: 1
+                },
+                1e-3,
+                None
+            )
+            .is_err());
+    }
+}

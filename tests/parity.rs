@@ -1,0 +1,162 @@
+//! Parity with PyTorch (gpt.py's model): logits, attention, loss, gradients and AdamW steps
+//! against fixtures written by `scripts/make_fixtures.py`. Runs natively and, through
+//! `wasm-pack test --headless --firefox`, in the browser (fixtures are embedded).
+
+use kgpt::checkpoint;
+use kgpt::tokenizer::Tokenizer;
+use kgpt::train::{Batch, Trainer};
+use safetensors::tensor::{Dtype, SafeTensors};
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+const TOL: f32 = 1e-4;
+
+macro_rules! fixture {
+    ($name:literal) => {
+        (
+            include_bytes!(concat!("fixtures/", $name, ".safetensors")).as_slice(),
+            include_bytes!(concat!("fixtures/", $name, ".expected.safetensors")).as_slice(),
+        )
+    };
+}
+
+fn f32s(st: &SafeTensors, name: &str) -> Vec<f32> {
+    let t = st.tensor(name).unwrap_or_else(|_| panic!("fixture lacks {name}"));
+    assert_eq!(t.dtype(), Dtype::F32, "{name}");
+    t.data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+fn ids(st: &SafeTensors, name: &str) -> Vec<u32> {
+    let t = st.tensor(name).unwrap_or_else(|_| panic!("fixture lacks {name}"));
+    assert_eq!(t.dtype(), Dtype::I64, "{name}");
+    t.data()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
+        .collect()
+}
+
+fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let (i, diff) = got
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .enumerate()
+        .fold((0, 0.0f32), |acc, (i, d)| if d > acc.1 { (i, d) } else { acc });
+    assert!(
+        diff <= tol,
+        "{what}: max abs diff {diff} at {i} (got {}, want {})",
+        got[i],
+        want[i]
+    );
+}
+
+/// Forward (logits, attention, loss) for every case; gradients and AdamW when present.
+fn check(weights: &[u8], expected: &[u8], vocab: Option<&Tokenizer>, full: bool) {
+    let loaded = checkpoint::load(weights, vocab).expect("fixture weights load");
+    let model = &loaded.model;
+    let exp = SafeTensors::deserialize(expected).expect("expected outputs");
+    let mut cases = 0;
+    for k in 0.. {
+        let key = format!("case{k}");
+        if exp.tensor(&format!("{key}.ids")).is_err() {
+            break;
+        }
+        let x = ids(&exp, &format!("{key}.ids"));
+        let y = ids(&exp, &format!("{key}.targets"));
+        let out = model.forward_eval(&x, Some(&y)).expect("forward");
+        assert_close(&format!("{key} logits"), &out.logits, &f32s(&exp, &format!("{key}.logits")), TOL);
+        assert_close(
+            &format!("{key} attention"),
+            &out.attention,
+            &f32s(&exp, &format!("{key}.attention")),
+            TOL,
+        );
+        let loss = f32s(&exp, &format!("{key}.loss"))[0];
+        assert!((out.loss.unwrap() - loss).abs() <= TOL, "{key} loss {:?} vs {loss}", out.loss);
+        cases += 1;
+    }
+    assert!(cases >= 3, "expected at least 3 cases, found {cases}");
+    if !full {
+        return;
+    }
+    let t = model.config.block_size;
+    let batch = Batch {
+        inputs: ids(&exp, "grad.ids"),
+        targets: ids(&exp, "grad.targets"),
+        b: 2,
+        t,
+    };
+    let mut trainer = Trainer::new(model, 1);
+    let loss = trainer.compute_grads(model, &batch, None).unwrap();
+    assert!((loss - f32s(&exp, "grad.loss")[0]).abs() <= TOL);
+    for spec in &model.layout.tensors {
+        assert_close(
+            &format!("grad {}", spec.name),
+            &trainer.grads[spec.range()],
+            &f32s(&exp, &format!("grad.{}", spec.name)),
+            TOL,
+        );
+    }
+    let mut m = model.clone();
+    let mut trainer = Trainer::new(&m, 1);
+    let want_losses = f32s(&exp, "adamw3.losses");
+    for (i, want) in want_losses.iter().enumerate() {
+        let info = trainer.step(&mut m, &batch, 1e-3, None).unwrap();
+        assert!((info.loss - want).abs() <= TOL, "adamw step {i}: {} vs {want}", info.loss);
+    }
+    for spec in &m.layout.tensors {
+        assert_close(
+            &format!("adamw3 {}", spec.name),
+            &m.params[spec.range()],
+            &f32s(&exp, &format!("adamw3.{}", spec.name)),
+            TOL,
+        );
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn tiny_gpt_init() {
+    let (w, e) = fixture!("tiny_gpt");
+    check(w, e, None, true);
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn tiny_stress_init() {
+    let (w, e) = fixture!("tiny_stress");
+    check(w, e, None, true);
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn product_gpt_init() {
+    let (w, e) = fixture!("product_gpt");
+    check(w, e, None, true);
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn product_stress_init() {
+    let (w, e) = fixture!("product_stress");
+    check(w, e, None, true);
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn gpt_py_state_dict_with_tril_buffers() {
+    let (w, e) = fixture!("gptpy_state_dict");
+    // No vocabulary in the file: it must be refused without one, and load with the text's.
+    assert!(checkpoint::load(w, None).is_err());
+    let vocab = Tokenizer::from_text(include_str!("fixtures/gptpy_vocab.txt"));
+    let loaded = checkpoint::load(w, Some(&vocab)).unwrap();
+    assert!(loaded.config_inferred);
+    check(w, e, Some(&vocab), false);
+}
