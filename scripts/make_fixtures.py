@@ -200,17 +200,30 @@ class GPTLanguageModel(nn.Module):
 # -------------------------------------------------------------------------------------------
 # initialisations
 # -------------------------------------------------------------------------------------------
-STRESS_LINEAR_STD = 0.3  # key/query get a fan-in-scaled std instead, see stress_init
-STRESS_QK_GAIN = 3.5  # key/query std = STRESS_QK_GAIN / sqrt(n_embd)
+STRESS_QK_GAIN = 3.5  # key/query std = STRESS_QK_GAIN / sqrt(n_embd): scaled scores have std ~ 3.5^2
+
+
+def stress_linear_std(cfg, fan_in):
+    """Std of the stress-init Linear weights other than key/query.
+
+    n_embd <= 16 (tiny): N(0, 0.3), large weights everywhere.
+    Larger models: 0.5 / sqrt(fan_in) (0.0625 for fan-in 64, 0.03125 for fan-in 256). With 0.3
+    the residual stream of the 4-layer, T=128 model grows so much that float32 itself is only
+    good to ~1e-4 in the logits (PyTorch float32 vs float64 differ by 8e-5), which is no test.
+    """
+    if cfg["n_embd"] <= 16:
+        return 0.3
+    return 0.5 / math.sqrt(fan_in)
 
 
 def stress_init(model, seed):
     """Large weights so attention is peaked and every parameter matters:
-    Linear weights N(0, 0.3) (key/query: N(0, (3.5/sqrt(n_embd))^2), i.e. std 0.4375 for n_embd=64
-    and 0.875 for n_embd=16, so the scaled scores have std ~ 3.5^2 whatever the size), Linear
-    biases N(0, 0.1),
-    LayerNorm weight 1 + N(0, 0.2) and bias N(0, 0.2), embeddings N(0, 1)."""
+    embeddings N(0, 1); key/query N(0, (3.5/sqrt(n_embd))^2), i.e. std 0.875 for n_embd=16 and
+    0.4375 for n_embd=64, so the scaled scores have std ~ 12 whatever the size (peaked softmax);
+    other Linear weights see stress_linear_std; Linear biases N(0, 0.1);
+    LayerNorm weight 1 + N(0, 0.2) and bias N(0, 0.2)."""
     g = torch.Generator().manual_seed(seed)
+    cfg = model.cfg
     with torch.no_grad():
         for name, p in model.named_parameters():
             r = torch.randn(p.shape, generator=g, dtype=torch.float32)
@@ -226,7 +239,7 @@ def stress_init(model, seed):
             elif name.endswith((".key.weight", ".query.weight")):
                 p.copy_(r * (STRESS_QK_GAIN / math.sqrt(p.shape[1])))
             else:
-                p.copy_(STRESS_LINEAR_STD * r)
+                p.copy_(stress_linear_std(cfg, p.shape[1]) * r)
 
 
 def build_model(cfg, init, seed):
@@ -319,6 +332,38 @@ def grad_and_adamw(model, cfg, seed, out, stats):
         out[f"adamw3.{name}"] = p.detach().float().contiguous().clone()
 
 
+def f64_noise(model, out):
+    """Float32 noise floor of the fixture: max |float32 fixture - float64 recomputation| for each
+    kind of tensor (same weights, same ids). An independent float32 implementation (other
+    summation order) should land within a small multiple of these numbers."""
+    m = copy.deepcopy(model).double().eval()
+    noise = {"logits": 0.0, "attention": 0.0, "loss": 0.0}
+    for k in range(3):
+        ids, targets = out[f"case{k}.ids"][None, :], out[f"case{k}.targets"][None, :]
+        with torch.no_grad():
+            logits, loss = m(ids, targets)
+        att = m.attention()[0]
+        noise["logits"] = max(noise["logits"], (logits - out[f"case{k}.logits"].double()).abs().max().item())
+        noise["attention"] = max(noise["attention"], (att - out[f"case{k}.attention"].double()).abs().max().item())
+        noise["loss"] = max(noise["loss"], abs(loss.item() - out[f"case{k}.loss"].item()))
+    if "grad.ids" not in out:
+        return noise
+    ids, targets = out["grad.ids"], out["grad.targets"]
+    g = copy.deepcopy(m)
+    g.zero_grad(set_to_none=True)
+    _, loss = g(ids, targets)
+    loss.backward()
+    noise["grad"] = max((p.grad - out[f"grad.{n}"].double()).abs().max().item() for n, p in g.named_parameters())
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
+    for _ in range(3):
+        _, loss = m(ids, targets)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    noise["adamw3"] = max((p.detach() - out[f"adamw3.{n}"].double()).abs().max().item() for n, p in m.named_parameters())
+    return noise
+
+
 def meta_for(cfg, vocab, extra=None):
     meta = {"config": json.dumps(cfg), "vocab": json.dumps(vocab, ensure_ascii=False)}
     if extra:
@@ -352,12 +397,24 @@ def canonicalize_header(path):
 def write(path, tensors, metadata=None):
     save_file(tensors, path, metadata=metadata)
     canonicalize_header(path)
+    os.chmod(path, 0o644)  # save_file creates 0600 files
     return path
 
 
 # -------------------------------------------------------------------------------------------
 # main
 # -------------------------------------------------------------------------------------------
+
+
+def fmt_stats(stats):
+    def f(v):
+        if isinstance(v, float):
+            return float(f"{v:.5g}")
+        if isinstance(v, dict):
+            return {k: float(f"{x:.2g}") for k, x in v.items()}
+        return v
+
+    return json.dumps({k: f(v) for k, v in stats.items()})
 
 
 def tiny_vocab():
@@ -402,7 +459,9 @@ def main():
         out, stats = {}, {}
         forward_cases(model, cfg, seed + 1, out, stats)
         grad_and_adamw(model, cfg, seed + 2, out, stats)
+        stats["f32_vs_f64"] = f64_noise(model, out)
         extra = {
+            "f32_vs_f64": json.dumps({k: float(f"{v:.3g}") for k, v in stats["f32_vs_f64"].items()}),
             "init": init,
             "seed": str(seed),
             "torch": torch.__version__,
@@ -419,8 +478,7 @@ def main():
         if init == "stress":
             assert stats["att_frac_gt_0.9"] > 0.5, f"{name}: attention not peaked enough: {stats}"
         summary[name] = stats
-        print(f"{name}: n_params={sum(v.numel() for v in params.values())} " + json.dumps(
-            {k: (round(v, 5) if isinstance(v, float) else v) for k, v in stats.items()}))
+        print(f"{name}: n_params={sum(v.numel() for v in params.values())} " + fmt_stats(stats))
 
     # ---- gpt.py compatibility fixture: raw state_dict (with tril buffers), no metadata -----
     model = build_model(tiny_cfg, "stress", 1341)
@@ -428,6 +486,7 @@ def main():
     assert sum(k.endswith(".tril") for k in sd) == tiny_cfg["n_layer"] * tiny_cfg["n_head"]
     p = os.path.join(OUT_DIR, "gptpy_state_dict.safetensors")
     save_file(model.state_dict(), p)
+    os.chmod(p, 0o644)
     written.append(p)
     with safe_open(p, framework="pt") as f:
         assert not f.metadata(), f.metadata()
@@ -440,12 +499,14 @@ def main():
     out, stats = {}, {}
     forward_cases(model, tiny_cfg, 1342, out, stats)
     assert stats["att_frac_gt_0.9"] > 0.5, stats
+    stats["f32_vs_f64"] = f64_noise(model, out)
     extra = {"init": "stress", "seed": "1341", "torch": torch.__version__,
+             "f32_vs_f64": json.dumps({k: float(f"{v:.3g}") for k, v in stats["f32_vs_f64"].items()}),
              "note": "expected outputs for gptpy_state_dict.safetensors with vocab = sorted(set(gptpy_vocab.txt))"}
     p = write(os.path.join(OUT_DIR, "gptpy_state_dict.expected.safetensors"), out, meta_for(tiny_cfg, tv, extra))
     written.append(p)
     summary["gptpy_state_dict"] = stats
-    print("gptpy_state_dict: " + json.dumps({k: (round(v, 5) if isinstance(v, float) else v) for k, v in stats.items()}))
+    print("gptpy_state_dict: " + fmt_stats(stats))
 
     write_readme(tiny_cfg, prod_cfg, tv, pv, summary, written)
     written.append(os.path.join(OUT_DIR, "README.md"))
@@ -461,6 +522,14 @@ def main():
 
 
 def write_readme(tiny_cfg, prod_cfg, tv, pv, summary, written):
+    def num(v):
+        return "-" if v is None else f"{v:.1e}"
+
+    noise_rows = "\n".join(
+        f"| `{n}` | " + " | ".join(num(st["f32_vs_f64"].get(k)) for k in ("logits", "attention", "loss", "grad", "adamw3")) + " |"
+        for n, st in summary.items()
+    )
+
     def frac(name):
         s = summary[name]
         return f"{s['att_frac_gt_0.9'] * 100:.0f} % of rows (query > 0) have max prob > 0.9, median row max {s['att_median_rowmax']:.3f}"
@@ -493,13 +562,33 @@ Tiny vocabulary (id order = code-point order): `{json.dumps(tv, ensure_ascii=Fal
 Product vocabulary: `sorted(set(open("/work/shared/corpus/train.txt").read()))`, {len(pv)} chars
 (the corpus is already NFC), stored in the metadata of `product_*.safetensors`.
 
-"stress" init: embeddings N(0, 1); Linear weights N(0, 0.3) except key/query N(0, (3.5/sqrt(n_embd))^2)
-(std 0.875 for n_embd 16, 0.4375 for n_embd 64) so the attention is peaked at both sizes; Linear
-biases N(0, 0.1); LayerNorm weight 1 + N(0, 0.2), bias N(0, 0.2).
-Measured on `case2` (T = block_size):
+"stress" init (large weights, peaked attention, every parameter matters): embeddings N(0, 1);
+key/query weights N(0, (3.5/sqrt(n_embd))^2) (std 0.875 for n_embd 16, 0.4375 for n_embd 64) so the
+scaled scores have std ~12 at both sizes; other Linear weights N(0, 0.3) for the tiny config but
+N(0, (0.5/sqrt(fan_in))^2) (std 0.0625 / 0.03125) for the product config, because with 0.3 the
+product model is so ill-conditioned that float32 itself only gets the logits to ~1e-4 (PyTorch
+float32 vs float64: 8e-5) and AdamW to ~2e-3; Linear biases N(0, 0.1); LayerNorm weight
+1 + N(0, 0.2), bias N(0, 0.2).
+Attention peakedness measured on `case2` (T = block_size):
 - `tiny_stress`: {frac('tiny_stress')}
 - `product_stress`: {frac('product_stress')}
 - `gptpy_state_dict`: {frac('gptpy_state_dict')}
+- (`tiny_gpt` / `product_gpt`, for contrast: median row max {summary['tiny_gpt']['att_median_rowmax']:.3f} / {summary['product_gpt']['att_median_rowmax']:.3f})
+
+## Float32 noise floor
+
+max |fixture (PyTorch float32) - float64 recomputation (same weights and ids)|, per kind of
+tensor; also in each expected file's metadata as `f32_vs_f64`. An independent float32
+implementation should agree with the fixtures to within a few times these numbers.
+
+| NAME | logits | attention | loss | grad | adamw3 |
+|---|---|---|---|---|---|
+{noise_rows}
+
+`adamw3` is inherently the most fragile: AdamW's update `m/(sqrt(v)+1e-8)` turns a gradient element
+of size ~1e-8 (saturated softmax/ReLU paths, common in the stress models) into a step of up to
+`lr` = 1e-3 whose size depends on the gradient's last bits, so a handful of parameters can differ
+by ~1e-5..1e-4 between correct float32 implementations.
 
 ## Files
 
@@ -514,7 +603,7 @@ Linear weights are PyTorch's (out, in). safetensors metadata:
 `vocab` = `json.dumps(chars_in_id_order, ensure_ascii=False)`.
 
 ### `NAME.expected.safetensors` — reference outputs
-Metadata: `config`, `vocab`, `init`, `seed`, `torch`, `note`.
+Metadata: `config`, `vocab`, `init`, `seed`, `torch`, `note`, `f32_vs_f64` (noise floor, above).
 - `case{{k}}.ids` I64 [T], `case{{k}}.targets` I64 [T] for k = 0, 1, 2 with T = 1, 5, block_size (random).
 - `case{{k}}.logits` F32 [T,V].
 - `case{{k}}.attention` F32 [L,H,T,T]: post-softmax attention probabilities (before dropout),

@@ -154,12 +154,12 @@ export function createStaticServer() {
       send(res, 400, "bad path\n");
       return;
     }
-    // a directory URL without trailing slash: redirect so relative URLs in index.html work
     const found = await resolveFile(r.base, r.rel);
     if (!found) {
       send(res, 404, "not found\n");
       return;
     }
+    // a directory URL without trailing slash: redirect so relative URLs in index.html work
     if (found.file.endsWith(`${sep}index.html`) && !url.pathname.endsWith("/") && !url.pathname.endsWith("index.html")) {
       send(res, 301, "moved\n", { Location: url.pathname + "/" + url.search });
       return;
@@ -200,5 +200,11 @@ if (isMain) {
     const addr = server.address();
     console.log(`serving ${WWW} (and ${WEIGHTS} at /weights/) on http://${host}:${addr.port}/`);
   });
-  for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => server.close(() => process.exit(0)));
+  for (const sig of ["SIGINT", "SIGTERM"]) {
+    process.on(sig, () => {
+      server.close(() => process.exit(0));
+      server.closeAllConnections();
+      setTimeout(() => process.exit(0), 1000).unref();
+    });
+  }
 }

@@ -18,7 +18,12 @@ pub struct BenchOptions {
 }
 
 /// Median and minimum seconds of `reps` timed calls after `warmup` untimed ones.
-fn median_time(clock: &dyn Fn() -> f64, warmup: usize, reps: usize, f: &mut dyn FnMut()) -> (f64, f64) {
+fn median_time(
+    clock: &dyn Fn() -> f64,
+    warmup: usize,
+    reps: usize,
+    f: &mut dyn FnMut(),
+) -> (f64, f64) {
     for _ in 0..warmup {
         f();
     }
@@ -37,7 +42,8 @@ fn median_time(clock: &dyn Fn() -> f64, warmup: usize, reps: usize, f: &mut dyn 
 pub fn forward_flops(cfg: &Config, t: usize) -> f64 {
     let (c, v, l) = (cfg.n_embd as f64, cfg.vocab_size as f64, cfg.n_layer as f64);
     let t = t as f64;
-    let per_layer = 2.0 * t * (3.0 * c * c + c * c + 8.0 * c * c) + 2.0 * 2.0 * c * t * (t + 1.0) / 2.0;
+    let per_layer =
+        2.0 * t * (3.0 * c * c + c * c + 8.0 * c * c) + 2.0 * 2.0 * c * t * (t + 1.0) / 2.0;
     l * per_layer + 2.0 * t * c * v
 }
 
@@ -60,18 +66,30 @@ pub fn run_bench(
         r.insert("threads".into(), json!(nt));
 
         let mut state = RunState::new(&cfg);
-        let (med, best) = median_time(clock, if q { 5 } else { 20 }, if q { 20 } else { 100 }, &mut || {
-            model.forward(&mut state, &x, None, None);
-        });
+        let (med, best) = median_time(
+            clock,
+            if q { 5 } else { 20 },
+            if q { 20 } else { 100 },
+            &mut || {
+                model.forward(&mut state, &x, None, None);
+            },
+        );
         r.insert("forward_b1_t128_ms".into(), json!(med * 1e3));
         r.insert("forward_b1_t128_ms_min".into(), json!(best * 1e3));
         r.insert("forward_tokens_per_s".into(), json!(t as f64 / med));
-        r.insert("forward_gflops".into(), json!(forward_flops(&cfg, t) / med / 1e9));
+        r.insert(
+            "forward_gflops".into(),
+            json!(forward_flops(&cfg, t) / med / 1e9),
+        );
 
         let n_new = 200;
         for (label, plen) in [("gen_from_1tok", 1usize), ("gen_from_128tok", t)] {
             let prompt: Vec<u32> = if plen == 1 { vec![0] } else { x.clone() };
-            let settings = SampleSettings { temperature: 1.0, top_k: 0, seed: 0 };
+            let settings = SampleSettings {
+                temperature: 1.0,
+                top_k: 0,
+                seed: 0,
+            };
             let (med, _) = median_time(clock, 1, if q { 2 } else { 5 }, &mut || {
                 let _ = generate(&model, &prompt, n_new, settings, |_| true);
             });
@@ -89,18 +107,29 @@ pub fn run_bench(
             };
             let mut step = 0u64;
             let mut failed = None;
-            let (med, _) = median_time(clock, if q { 1 } else { 3 }, if q { 3 } else { 10 }, &mut || {
-                step += 1;
-                if let Err(e) = trainer.step(&mut model, &batch, 1e-3, Some((1, step))) {
-                    failed = Some(e.to_string());
-                }
-            });
+            let (med, _) = median_time(
+                clock,
+                if q { 1 } else { 3 },
+                if q { 3 } else { 10 },
+                &mut || {
+                    step += 1;
+                    if let Err(e) = trainer.step(&mut model, &batch, 1e-3, Some((1, step))) {
+                        failed = Some(e.to_string());
+                    }
+                },
+            );
             if let Some(e) = failed {
                 return Err(format!("training step failed during the benchmark: {e}"));
             }
             r.insert(format!("train_b{b}_ms"), json!(med * 1e3));
-            r.insert(format!("train_b{b}_tokens_per_s"), json!((b * t) as f64 / med));
-            r.insert(format!("train_b{b}_gflops"), json!(3.0 * b as f64 * forward_flops(&cfg, t) / med / 1e9));
+            r.insert(
+                format!("train_b{b}_tokens_per_s"),
+                json!((b * t) as f64 / med),
+            );
+            r.insert(
+                format!("train_b{b}_gflops"),
+                json!(3.0 * b as f64 * forward_flops(&cfg, t) / med / 1e9),
+            );
         }
         log(Value::Object(r.clone()).to_string());
         runs.push(Value::Object(r));

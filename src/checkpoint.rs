@@ -228,12 +228,18 @@ fn read_f32(name: &str, view: &TensorView, out: &mut [f32]) -> Result<(), Checkp
     }
     let data = view.data();
     if data.len() != out.len() * 4 {
-        return err(format!("tensor '{name}' has {} bytes, expected {}", data.len(), out.len() * 4));
+        return err(format!(
+            "tensor '{name}' has {} bytes, expected {}",
+            data.len(),
+            out.len() * 4
+        ));
     }
     for (i, (o, b)) in out.iter_mut().zip(data.chunks_exact(4)).enumerate() {
         let v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         if !v.is_finite() {
-            return err(format!("tensor '{name}' holds a non-finite value ({v}) at index {i}"));
+            return err(format!(
+                "tensor '{name}' holds a non-finite value ({v}) at index {i}"
+            ));
         }
         *o = v;
     }
@@ -365,19 +371,34 @@ mod tests {
         let e = load(&without(&bytes, "ln_f.bias", None), None).unwrap_err();
         assert_eq!(e.0, "missing tensor 'ln_f.bias'");
         let e = load(
-            &without(&bytes, "ln_f.bias", Some((Dtype::F32, vec![9], vec![0; 36]))),
+            &without(
+                &bytes,
+                "ln_f.bias",
+                Some((Dtype::F32, vec![9], vec![0; 36])),
+            ),
             None,
         )
         .unwrap_err();
-        assert!(e.0.contains("'ln_f.bias' has shape [9], expected [8]"), "{e}");
+        assert!(
+            e.0.contains("'ln_f.bias' has shape [9], expected [8]"),
+            "{e}"
+        );
         let e = load(
-            &without(&bytes, "ln_f.bias", Some((Dtype::F16, vec![8], vec![0; 16]))),
+            &without(
+                &bytes,
+                "ln_f.bias",
+                Some((Dtype::F16, vec![8], vec![0; 16])),
+            ),
             None,
         )
         .unwrap_err();
         assert!(e.0.contains("'ln_f.bias' has dtype F16"), "{e}");
         let e = load(
-            &without(&bytes, "blocks.0.extra", Some((Dtype::F32, vec![1], vec![0; 4]))),
+            &without(
+                &bytes,
+                "blocks.0.extra",
+                Some((Dtype::F32, vec![1], vec![0; 4])),
+            ),
             None,
         )
         .unwrap_err();
@@ -393,7 +414,10 @@ mod tests {
         assert!(load(&bytes[..bytes.len() - 3], None).is_err());
         assert!(load(b"garbage", None).is_err());
         let other = Tokenizer::from_text("ab");
-        assert!(load(&bytes, Some(&other)).unwrap_err().0.contains("vocab_size"));
+        assert!(load(&bytes, Some(&other))
+            .unwrap_err()
+            .0
+            .contains("vocab_size"));
     }
 
     #[test]
@@ -403,7 +427,13 @@ mod tests {
             .layout
             .tensors
             .iter()
-            .map(|t| (t.name.clone(), t.shape.clone(), f32_bytes(&m.params[t.range()])))
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    t.shape.clone(),
+                    f32_bytes(&m.params[t.range()]),
+                )
+            })
             .chain((0..2).flat_map(|l| {
                 (0..2).map(move |h| {
                     (
@@ -416,7 +446,12 @@ mod tests {
             .collect();
         let views: Vec<(String, TensorView)> = views_owned
             .iter()
-            .map(|(n, s, b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).unwrap()))
+            .map(|(n, s, b)| {
+                (
+                    n.clone(),
+                    TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
+                )
+            })
             .collect();
         let bytes = safetensors::tensor::serialize(views, None).unwrap();
         assert!(load(&bytes, None).unwrap_err().0.contains("--vocab-from"));

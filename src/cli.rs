@@ -94,7 +94,11 @@ impl ModelShape {
 #[derive(Args)]
 struct InitArgs {
     /// Vocabulary from a text file (sorted set of its characters).
-    #[arg(long, conflicts_with = "vocab_size", required_unless_present = "vocab_size")]
+    #[arg(
+        long,
+        conflicts_with = "vocab_size",
+        required_unless_present = "vocab_size"
+    )]
     vocab_from: Option<PathBuf>,
     /// Vocabulary of N placeholder characters (U+E000.., private use) when no text is given.
     #[arg(long)]
@@ -302,7 +306,9 @@ pub fn run() -> i32 {
         Command::Grads(a) => cmd_grads(a),
         Command::Step(a) => cmd_step(a),
         Command::Train(a) => cmd_train(a),
-        Command::Bench(a) => crate::cli_bench::cmd_bench(a.json_out, a.threads, a.quick, a.vocab_size),
+        Command::Bench(a) => {
+            crate::cli_bench::cmd_bench(a.json_out, a.threads, a.quick, a.vocab_size)
+        }
     };
     match result {
         Ok(()) => 0,
@@ -318,8 +324,8 @@ fn read_text(path: &Path) -> CliResult<String> {
 }
 
 fn load_weights(w: &WeightsArgs) -> CliResult<Loaded> {
-    let bytes =
-        std::fs::read(&w.weights).map_err(|e| format!("cannot read {}: {e}", w.weights.display()))?;
+    let bytes = std::fs::read(&w.weights)
+        .map_err(|e| format!("cannot read {}: {e}", w.weights.display()))?;
     let vocab = match &w.vocab_from {
         Some(p) => Some(Tokenizer::from_text(&read_text(p)?)),
         None => None,
@@ -329,7 +335,8 @@ fn load_weights(w: &WeightsArgs) -> CliResult<Loaded> {
 
 fn write_file(path: &Path, bytes: &[u8]) -> CliResult<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     write_atomic(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
@@ -348,9 +355,16 @@ fn parse_ids(s: &str) -> CliResult<Vec<u32>> {
 /// "1,2,3;4,5,6" → a batch; every row the same length.
 fn parse_batch(ids: &str, targets: &str) -> CliResult<Batch> {
     let rows: Vec<Vec<u32>> = ids.split(';').map(parse_ids).collect::<CliResult<_>>()?;
-    let trows: Vec<Vec<u32>> = targets.split(';').map(parse_ids).collect::<CliResult<_>>()?;
+    let trows: Vec<Vec<u32>> = targets
+        .split(';')
+        .map(parse_ids)
+        .collect::<CliResult<_>>()?;
     if rows.len() != trows.len() {
-        return Err(format!("{} id rows but {} target rows", rows.len(), trows.len()));
+        return Err(format!(
+            "{} id rows but {} target rows",
+            rows.len(),
+            trows.len()
+        ));
     }
     let t = rows[0].len();
     if t == 0 {
@@ -378,10 +392,17 @@ fn cmd_init(a: InitArgs) -> CliResult<()> {
         (Some(p), _) => Tokenizer::from_text(&read_text(p)?),
         (None, Some(n)) => {
             if n == 0 || n > kgpt::config::MAX_VOCAB {
-                return Err(format!("--vocab-size {n} must be in 1..={}", kgpt::config::MAX_VOCAB));
+                return Err(format!(
+                    "--vocab-size {n} must be in 1..={}",
+                    kgpt::config::MAX_VOCAB
+                ));
             }
             let chars: Vec<String> = (0..n)
-                .map(|i| char::from_u32(0xE000 + i as u32).unwrap_or('\u{FFFD}').to_string())
+                .map(|i| {
+                    char::from_u32(0xE000 + i as u32)
+                        .unwrap_or('\u{FFFD}')
+                        .to_string()
+                })
                 .collect();
             Tokenizer::from_entries(&chars).map_err(|e| e.to_string())?
         }
@@ -392,7 +413,10 @@ fn cmd_init(a: InitArgs) -> CliResult<()> {
     }
     let cfg = a.shape.config(tok.vocab_size())?;
     let model = Model::init(cfg, a.seed);
-    write_file(&a.out, &checkpoint::to_bytes(&model, &tok).map_err(|e| e.to_string())?)?;
+    write_file(
+        &a.out,
+        &checkpoint::to_bytes(&model, &tok).map_err(|e| e.to_string())?,
+    )?;
     eprintln!(
         "wrote {} ({} parameters, vocab {})",
         a.out.display(),
@@ -457,7 +481,10 @@ fn cmd_forward(a: ForwardArgs) -> CliResult<()> {
 
 fn cmd_sample(a: SampleArgs) -> CliResult<()> {
     if !a.temperature.is_finite() || a.temperature < 0.0 {
-        return Err(format!("--temperature {} must be a number ≥ 0", a.temperature));
+        return Err(format!(
+            "--temperature {} must be a number ≥ 0",
+            a.temperature
+        ));
     }
     let l = load_weights(&a.w)?;
     let enc = l.tokenizer.encode(&a.prompt);
@@ -517,8 +544,9 @@ fn cmd_grads(a: GradsArgs) -> CliResult<()> {
         .map_err(|e| e.to_string())?;
     let mut g = l.model.clone();
     g.params.copy_from_slice(&trainer.grads);
-    let bytes = checkpoint::to_bytes_with_extras(&g, &l.tokenizer, &[], &[("loss", loss.to_string())])
-        .map_err(|e| e.to_string())?;
+    let bytes =
+        checkpoint::to_bytes_with_extras(&g, &l.tokenizer, &[], &[("loss", loss.to_string())])
+            .map_err(|e| e.to_string())?;
     write_file(&a.out, &bytes)?;
     eprintln!("loss {loss:.6}; wrote gradients to {}", a.out.display());
     Ok(())
@@ -534,7 +562,10 @@ fn cmd_step(a: StepArgs) -> CliResult<()> {
             .map_err(|e| format!("step {}: {e}", i + 1))?;
         eprintln!("step {} loss {:.6}", i + 1, info.loss);
     }
-    write_file(&a.out, &checkpoint::to_bytes(&l.model, &l.tokenizer).map_err(|e| e.to_string())?)
+    write_file(
+        &a.out,
+        &checkpoint::to_bytes(&l.model, &l.tokenizer).map_err(|e| e.to_string())?,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -571,19 +602,34 @@ fn save_run(
         .iter()
         .flat_map(|t| {
             [
-                (format!("adamw.m.{}", t.name), t.shape.clone(), &trainer.opt.m[t.range()]),
-                (format!("adamw.v.{}", t.name), t.shape.clone(), &trainer.opt.v[t.range()]),
+                (
+                    format!("adamw.m.{}", t.name),
+                    t.shape.clone(),
+                    &trainer.opt.m[t.range()],
+                ),
+                (
+                    format!("adamw.v.{}", t.name),
+                    t.shape.clone(),
+                    &trainer.opt.v[t.range()],
+                ),
             ]
         })
         .collect();
     let meta = [
         ("step", step.to_string()),
         ("adamw_step", trainer.opt.step.to_string()),
-        ("train_args", serde_json::to_string(args).map_err(|e| e.to_string())?),
+        (
+            "train_args",
+            serde_json::to_string(args).map_err(|e| e.to_string())?,
+        ),
     ];
-    let state = checkpoint::to_bytes_with_extras(model, tok, &extras, &meta).map_err(|e| e.to_string())?;
+    let state =
+        checkpoint::to_bytes_with_extras(model, tok, &extras, &meta).map_err(|e| e.to_string())?;
     write_file(&dir.join(STATE_FILE), &state)?;
-    write_file(&dir.join(MODEL_FILE), &checkpoint::to_bytes(model, tok).map_err(|e| e.to_string())?)
+    write_file(
+        &dir.join(MODEL_FILE),
+        &checkpoint::to_bytes(model, tok).map_err(|e| e.to_string())?,
+    )
 }
 
 /// Mean loss over `iters` fixed batches (eval mode), gpt.py's `estimate_loss`.
@@ -591,7 +637,13 @@ fn estimate_loss(model: &Model, trainer: &mut Trainer, data: &[u32], a: &TrainAr
     let t = model.config.block_size;
     let mut total = 0.0f64;
     for k in 0..a.eval_iters.max(1) {
-        let b = sample_batch(data, a.batch_size, t.min(data.len().saturating_sub(1)), a.seed ^ 0xE7A1, k)?;
+        let b = sample_batch(
+            data,
+            a.batch_size,
+            t.min(data.len().saturating_sub(1)),
+            a.seed ^ 0xE7A1,
+            k,
+        )?;
         total += trainer.compute_grads(model, &b, None).ok()? as f64;
     }
     Some((total / a.eval_iters.max(1) as f64) as f32)
@@ -605,7 +657,8 @@ fn cmd_train(mut a: TrainArgs) -> CliResult<()> {
 
     let (dir, mut model, tok, mut trainer, mut step) = if let Some(dir) = a.resume.clone() {
         let path = dir.join(STATE_FILE);
-        let bytes = std::fs::read(&path).map_err(|e| format!("cannot resume: cannot read {}: {e}", path.display()))?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| format!("cannot resume: cannot read {}: {e}", path.display()))?;
         let prefixes = ["adamw.m.", "adamw.v."];
         let (l, extras) = checkpoint::load_with_extras(&bytes, None, &prefixes)
             .map_err(|e| format!("cannot resume from {}: {e}", path.display()))?;
@@ -629,16 +682,35 @@ fn cmd_train(mut a: TrainArgs) -> CliResult<()> {
             shape: default_shape(),
             ..saved
         };
-        let step: u64 = l.metadata.get("step").and_then(|s| s.parse().ok()).unwrap_or(0);
+        let step: u64 = l
+            .metadata
+            .get("step")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         let mut trainer = Trainer::new(&l.model, threads);
-        trainer.opt.step = l.metadata.get("adamw_step").and_then(|s| s.parse().ok()).unwrap_or(step);
+        trainer.opt.step = l
+            .metadata
+            .get("adamw_step")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(step);
         for t in &l.model.layout.tensors {
-            for (prefix, buf) in [("adamw.m.", &mut trainer.opt.m), ("adamw.v.", &mut trainer.opt.v)] {
-                let v = extras
-                    .get(&format!("{prefix}{}", t.name))
-                    .ok_or_else(|| format!("{}: missing optimizer tensor {prefix}{}", path.display(), t.name))?;
+            for (prefix, buf) in [
+                ("adamw.m.", &mut trainer.opt.m),
+                ("adamw.v.", &mut trainer.opt.v),
+            ] {
+                let v = extras.get(&format!("{prefix}{}", t.name)).ok_or_else(|| {
+                    format!(
+                        "{}: missing optimizer tensor {prefix}{}",
+                        path.display(),
+                        t.name
+                    )
+                })?;
                 if v.len() != t.len() {
-                    return Err(format!("{}: optimizer tensor {prefix}{} has the wrong size", path.display(), t.name));
+                    return Err(format!(
+                        "{}: optimizer tensor {prefix}{} has the wrong size",
+                        path.display(),
+                        t.name
+                    ));
                 }
                 buf[t.range()].copy_from_slice(v);
             }
@@ -656,12 +728,16 @@ fn cmd_train(mut a: TrainArgs) -> CliResult<()> {
         }
         let tok = Tokenizer::from_text(&text);
         if tok.vocab_size() < 2 {
-            return Err(format!("{}: need at least 2 distinct characters", a.data.display()));
+            return Err(format!(
+                "{}: need at least 2 distinct characters",
+                a.data.display()
+            ));
         }
         let cfg = a.shape.config(tok.vocab_size())?;
         let model = Model::init(cfg, a.seed);
         let trainer = Trainer::new(&model, threads);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         (dir, model, tok, trainer, 0u64)
     };
     trainer.clip = a.clip;
@@ -699,7 +775,10 @@ fn cmd_train(mut a: TrainArgs) -> CliResult<()> {
         .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
     if step == 0 {
         let _ = log.set_len(0);
-        let _ = writeln!(log, "step,lr,batch_loss,train_loss,val_loss,tokens_per_s,elapsed_s");
+        let _ = writeln!(
+            log,
+            "step,lr,batch_loss,train_loss,val_loss,tokens_per_s,elapsed_s"
+        );
     }
 
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -741,7 +820,10 @@ fn cmd_train(mut a: TrainArgs) -> CliResult<()> {
         if interrupted.load(Ordering::SeqCst) {
             save_run(&dir, &model, &tok, &trainer, &a, step)?;
             pb.abandon();
-            eprintln!("interrupted: checkpoint saved at step {step} in {} (resume with --resume)", dir.display());
+            eprintln!(
+                "interrupted: checkpoint saved at step {step} in {} (resume with --resume)",
+                dir.display()
+            );
             return Err("interrupted".into());
         }
         let lr = schedule.lr(a.lr, step);
@@ -764,9 +846,15 @@ fn cmd_train(mut a: TrainArgs) -> CliResult<()> {
 
         if step % a.eval_interval.max(1) == 0 || step == stop_at {
             let train_loss = estimate_loss(&model, &mut trainer, &data, &a);
-            let val_loss = val.as_ref().and_then(|v| estimate_loss(&model, &mut trainer, v, &a));
+            let val_loss = val
+                .as_ref()
+                .and_then(|v| estimate_loss(&model, &mut trainer, v, &a));
             let fmt = |x: Option<f32>| x.map_or(String::new(), |v| format!("{v:.5}"));
-            let bits = |x: Option<f32>| x.map_or("-".to_string(), |v| format!("{:.3}", v / std::f32::consts::LN_2));
+            let bits = |x: Option<f32>| {
+                x.map_or("-".to_string(), |v| {
+                    format!("{:.3}", v / std::f32::consts::LN_2)
+                })
+            };
             let elapsed = run_start.elapsed().as_secs_f64();
             let _ = writeln!(
                 log,
@@ -794,7 +882,11 @@ fn cmd_train(mut a: TrainArgs) -> CliResult<()> {
     }
     pb.finish();
     if step < a.steps {
-        eprintln!("stopped at step {step} of {} (checkpoint saved; continue with --resume {})", a.steps, dir.display());
+        eprintln!(
+            "stopped at step {step} of {} (checkpoint saved; continue with --resume {})",
+            a.steps,
+            dir.display()
+        );
         return Ok(());
     }
     eprintln!(

@@ -77,7 +77,9 @@ impl Config {
                 return Err(ConfigError(format!("{name} must be > 0")));
             }
             if value > max {
-                return Err(ConfigError(format!("{name} = {value} exceeds the limit {max}")));
+                return Err(ConfigError(format!(
+                    "{name} = {value} exceeds the limit {max}"
+                )));
             }
         }
         if self.n_embd % self.n_head != 0 {

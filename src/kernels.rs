@@ -1,10 +1,10 @@
 //! f32 kernels: the only place that cares how the machine multiplies.
 //!
-//! Every kernel has one portable body, written over fixed 8-lane blocks so LLVM vectorises it
-//! (SSE2 natively, `simd128` on wasm with `+simd128`). On x86_64 the same body is compiled a
-//! second time with AVX2+FMA enabled and picked at run time, so the release binary is fast on any
-//! x86_64 without `-C target-cpu=native`. [`scalar`] exposes the portable bodies so tests can
-//! cross-check the dispatched path.
+//! Every kernel has one portable body, written over fixed 8-lane blocks so LLVM can vectorise
+//! it (SSE2 natively, `simd128` on wasm with `+simd128`). On x86_64, explicit AVX2+FMA versions
+//! are picked at run time (CPU feature detection), so the release binary is fast on any x86_64
+//! without `-C target-cpu=native`. [`scalar`] exposes the portable bodies so tests can
+//! cross-check the dispatched path. This module is the only place with `unsafe`.
 //!
 //! Layout conventions (PyTorch): a Linear weight is `(out, in)`, activations are row-major
 //! `[rows, features]`.
@@ -207,17 +207,74 @@ pub mod scalar {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    //! The portable bodies compiled with AVX2 + FMA. Callers must check the CPU first.
+    //! Explicit AVX2 + FMA kernels (8 f32 lanes). Every function requires a CPU with both
+    //! features; the dispatchers below check before calling. Tails (lengths not a multiple of
+    //! 8, leftover rows) are done with scalar FMAs.
     #![allow(clippy::too_many_arguments)]
+    use std::arch::x86_64::*;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hsum(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        _mm_cvtss_f32(s)
+    }
+
+    /// 8 floats from `s[i..i + 8]`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn load(s: &[f32], i: usize) -> __m256 {
+        debug_assert!(i + 8 <= s.len());
+        // SAFETY: callers guarantee i + 8 <= s.len(); unaligned load.
+        unsafe { _mm256_loadu_ps(s.as_ptr().add(i)) }
+    }
+
+    /// Stores 8 floats to `s[i..i + 8]`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn store(s: &mut [f32], i: usize, v: __m256) {
+        debug_assert!(i + 8 <= s.len());
+        // SAFETY: callers guarantee i + 8 <= s.len(); unaligned store.
+        unsafe { _mm256_storeu_ps(s.as_mut_ptr().add(i), v) }
+    }
 
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
-        super::dot_body::<true>(a, b)
+        let n = a.len().min(b.len());
+        let full = n / 8 * 8;
+        let mut acc = _mm256_setzero_ps();
+        let mut i = 0;
+        while i < full {
+            // SAFETY: i + 8 <= full <= len of both.
+            acc = unsafe { _mm256_fmadd_ps(load(a, i), load(b, i), acc) };
+            i += 8;
+        }
+        let mut s = hsum(acc);
+        for j in full..n {
+            s = a[j].mul_add(b[j], s);
+        }
+        s
     }
+
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
-        super::axpy_body::<true>(y, alpha, x)
+        let n = y.len().min(x.len());
+        let full = n / 8 * 8;
+        let va = _mm256_set1_ps(alpha);
+        let mut i = 0;
+        while i < full {
+            // SAFETY: i + 8 <= full <= len of both.
+            unsafe { store(y, i, _mm256_fmadd_ps(va, load(x, i), load(y, i))) };
+            i += 8;
+        }
+        for j in full..n {
+            y[j] = alpha.mul_add(x[j], y[j]);
+        }
     }
+
+    /// See [`super::matmul_forward`]. Tiles of 4 input rows share each weight load.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn matmul_forward(
         out: &mut [f32],
@@ -228,8 +285,49 @@ mod avx2 {
         n_in: usize,
         n_out: usize,
     ) {
-        super::matmul_forward_body::<true>(out, inp, w, bias, n_rows, n_in, n_out)
+        let full = n_in / 8 * 8;
+        let tiles = n_rows / 4;
+        for tile in 0..tiles {
+            let r0 = tile * 4;
+            let rows: [&[f32]; 4] =
+                std::array::from_fn(|r| &inp[(r0 + r) * n_in..(r0 + r + 1) * n_in]);
+            for o in 0..n_out {
+                let wr = &w[o * n_in..(o + 1) * n_in];
+                let mut acc = [_mm256_setzero_ps(); 4];
+                let mut i = 0;
+                while i < full {
+                    // SAFETY: i + 8 <= full <= n_in = len of wr and of every row.
+                    unsafe {
+                        let wv = load(wr, i);
+                        acc[0] = _mm256_fmadd_ps(load(rows[0], i), wv, acc[0]);
+                        acc[1] = _mm256_fmadd_ps(load(rows[1], i), wv, acc[1]);
+                        acc[2] = _mm256_fmadd_ps(load(rows[2], i), wv, acc[2]);
+                        acc[3] = _mm256_fmadd_ps(load(rows[3], i), wv, acc[3]);
+                    }
+                    i += 8;
+                }
+                let b = bias.map_or(0.0, |b| b[o]);
+                for r in 0..4 {
+                    let mut s = hsum(acc[r]);
+                    for j in full..n_in {
+                        s = rows[r][j].mul_add(wr[j], s);
+                    }
+                    out[(r0 + r) * n_out + o] = s + b;
+                }
+            }
+        }
+        for n in tiles * 4..n_rows {
+            let x = &inp[n * n_in..(n + 1) * n_in];
+            for o in 0..n_out {
+                let b = bias.map_or(0.0, |b| b[o]);
+                // SAFETY: same CPU features as this function.
+                out[n * n_out + o] = unsafe { dot(x, &w[o * n_in..(o + 1) * n_in]) } + b;
+            }
+        }
     }
+
+    /// See [`super::matmul_backward`]. Both products keep a tile of 4 × 8 accumulators in
+    /// registers and stream the other operand past it: one load and one broadcast per FMA pair.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn matmul_backward(
         dinp: Option<&mut [f32]>,
@@ -242,11 +340,110 @@ mod avx2 {
         n_in: usize,
         n_out: usize,
     ) {
-        super::matmul_backward_body::<true>(dinp, dw, dbias, dout, inp, w, n_rows, n_in, n_out)
+        let full = n_in / 8 * 8;
+        // dinp[n, :] += Σ_o dout[n, o] · w[o, :]   (tiles of 4 rows n)
+        if let Some(dinp) = dinp {
+            let tiles = n_rows / 4;
+            for tile in 0..tiles {
+                let n0 = tile * 4;
+                let mut i = 0;
+                while i < full {
+                    // SAFETY: (n0 + 3) * n_in + i + 8 <= n_rows * n_in; o * n_in + i + 8 <= w.len().
+                    unsafe {
+                        let mut acc = [
+                            load(dinp, n0 * n_in + i),
+                            load(dinp, (n0 + 1) * n_in + i),
+                            load(dinp, (n0 + 2) * n_in + i),
+                            load(dinp, (n0 + 3) * n_in + i),
+                        ];
+                        for o in 0..n_out {
+                            let wv = load(w, o * n_in + i);
+                            for (r, a) in acc.iter_mut().enumerate() {
+                                let g = _mm256_set1_ps(dout[(n0 + r) * n_out + o]);
+                                *a = _mm256_fmadd_ps(g, wv, *a);
+                            }
+                        }
+                        for (r, a) in acc.iter().enumerate() {
+                            store(dinp, (n0 + r) * n_in + i, *a);
+                        }
+                    }
+                    i += 8;
+                }
+                for r in 0..4 {
+                    let n = n0 + r;
+                    for j in full..n_in {
+                        let mut s = dinp[n * n_in + j];
+                        for o in 0..n_out {
+                            s = dout[n * n_out + o].mul_add(w[o * n_in + j], s);
+                        }
+                        dinp[n * n_in + j] = s;
+                    }
+                }
+            }
+            for n in tiles * 4..n_rows {
+                let di = &mut dinp[n * n_in..(n + 1) * n_in];
+                for o in 0..n_out {
+                    // SAFETY: same CPU features as this function.
+                    unsafe { axpy(di, dout[n * n_out + o], &w[o * n_in..(o + 1) * n_in]) };
+                }
+            }
+        }
+        // dw[o, :] += Σ_n dout[n, o] · inp[n, :]   (tiles of 4 outputs o)
+        let tiles = n_out / 4;
+        for tile in 0..tiles {
+            let o0 = tile * 4;
+            let mut i = 0;
+            while i < full {
+                // SAFETY: (o0 + 3) * n_in + i + 8 <= n_out * n_in; n * n_in + i + 8 <= inp.len().
+                unsafe {
+                    let mut acc = [
+                        load(dw, o0 * n_in + i),
+                        load(dw, (o0 + 1) * n_in + i),
+                        load(dw, (o0 + 2) * n_in + i),
+                        load(dw, (o0 + 3) * n_in + i),
+                    ];
+                    for n in 0..n_rows {
+                        let x = load(inp, n * n_in + i);
+                        let d = &dout[n * n_out + o0..n * n_out + o0 + 4];
+                        for (j, a) in acc.iter_mut().enumerate() {
+                            *a = _mm256_fmadd_ps(_mm256_set1_ps(d[j]), x, *a);
+                        }
+                    }
+                    for (j, a) in acc.iter().enumerate() {
+                        store(dw, (o0 + j) * n_in + i, *a);
+                    }
+                }
+                i += 8;
+            }
+            for j in 0..4 {
+                let o = o0 + j;
+                for k in full..n_in {
+                    let mut s = dw[o * n_in + k];
+                    for n in 0..n_rows {
+                        s = dout[n * n_out + o].mul_add(inp[n * n_in + k], s);
+                    }
+                    dw[o * n_in + k] = s;
+                }
+            }
+        }
+        for o in tiles * 4..n_out {
+            let dwr = &mut dw[o * n_in..(o + 1) * n_in];
+            for n in 0..n_rows {
+                // SAFETY: same CPU features as this function.
+                unsafe { axpy(dwr, dout[n * n_out + o], &inp[n * n_in..(n + 1) * n_in]) };
+            }
+        }
+        if let Some(db) = dbias {
+            for n in 0..n_rows {
+                for (b, g) in db.iter_mut().zip(&dout[n * n_out..(n + 1) * n_out]) {
+                    *b += g;
+                }
+            }
+        }
     }
 }
 
-/// True when the AVX2+FMA path is used (x86_64 CPUs that have both).
+/// True when the AVX2+FMA path is used (x86_64 CPUs that have both; detected once, cached).
 #[inline]
 pub fn uses_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -593,7 +790,10 @@ mod tests {
             let mut out = vec![0.0; c];
             let (mut m, mut s) = ([0.0], [0.0]);
             layernorm_forward(&mut out, &mut m, &mut s, x, w, b, 1, c);
-            out.iter().zip(&dout).map(|(o, d)| (*o as f64) * (*d as f64)).sum()
+            out.iter()
+                .zip(&dout)
+                .map(|(o, d)| (*o as f64) * (*d as f64))
+                .sum()
         };
         let mut out = vec![0.0; c];
         let (mut m, mut s) = ([0.0], [0.0]);
@@ -607,7 +807,11 @@ mod tests {
             let mut xm = x.clone();
             xm[i] -= h;
             let num = (f(&xp, &w, &b) - f(&xm, &w, &b)) / (2.0 * h as f64);
-            assert!((num - dx[i] as f64).abs() < 2e-3, "dx[{i}] {num} vs {}", dx[i]);
+            assert!(
+                (num - dx[i] as f64).abs() < 2e-3,
+                "dx[{i}] {num} vs {}",
+                dx[i]
+            );
             let mut wp = w.clone();
             wp[i] += h;
             let mut wm = w.clone();

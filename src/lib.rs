@@ -14,9 +14,11 @@ pub mod tokenizer;
 pub use config::Config;
 pub use model::{ForwardOutput, Model, RunState};
 pub use tokenizer::Tokenizer;
+pub mod akshara;
+pub mod bench;
 pub mod optim;
 pub mod sample;
 pub mod train;
-pub mod akshara;
-pub mod bench;
 pub mod translit;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;

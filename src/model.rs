@@ -550,7 +550,10 @@ impl Model {
             cfg.ffn_hidden(),
             cfg.block_size,
         );
-        assert!(t >= 1 && t <= t_cap, "sequence length {t} not in 1..={t_cap}");
+        assert!(
+            t >= 1 && t <= t_cap,
+            "sequence length {t} not in 1..={t_cap}"
+        );
         let p = &self.params;
         let lay = &self.layout;
         let mut dropout = dropout.filter(|_| cfg.dropout > 0.0);
@@ -585,7 +588,15 @@ impl Model {
                 t,
                 c,
             );
-            kernels::matmul_forward(&mut a.qkv, &a.ln1, &p[lo.qkv_w..][..3 * c * c], None, t, c, 3 * c);
+            kernels::matmul_forward(
+                &mut a.qkv,
+                &a.ln1,
+                &p[lo.qkv_w..][..3 * c * c],
+                None,
+                t,
+                c,
+                3 * c,
+            );
             let att_mask = match dropout.as_deref_mut() {
                 Some(rng) => {
                     dropout_mask(&mut a.att_mask, cfg.dropout, rng);
@@ -688,15 +699,20 @@ impl Model {
 
         let targets = targets?;
         let mut loss = 0.0f64;
-        for pos in 0..t {
+        for (pos, &target) in targets.iter().enumerate().take(t) {
             let probs = &mut state.probs[pos * v..(pos + 1) * v];
             probs.copy_from_slice(&state.logits[pos * v..(pos + 1) * v]);
             kernels::softmax_inplace(probs);
-            let target = targets[pos] as usize;
+            let target = target as usize;
             // log-softmax computed from the logits directly, so a tiny probability stays finite.
             let row = &state.logits[pos * v..(pos + 1) * v];
             let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-            let lse = max as f64 + row.iter().map(|&x| ((x - max) as f64).exp()).sum::<f64>().ln();
+            let lse = max as f64
+                + row
+                    .iter()
+                    .map(|&x| ((x - max) as f64).exp())
+                    .sum::<f64>()
+                    .ln();
             loss += lse - row[target] as f64;
         }
         Some((loss / t as f64) as f32)
@@ -774,13 +790,11 @@ impl Model {
             // x_out = resid_mid + dropout(fc2(relu)) : d_resid flows to both.
             // d_mlp = d_resid * mask  (in d_tmp)
             let d_mlp = &mut state.d_tmp;
-            for i in 0..t * c {
-                d_mlp[i] = if dropout_on {
-                    state.d_resid[i] * a.fc2_mask[i]
-                } else {
-                    state.d_resid[i]
-                };
-            }
+            masked_copy(
+                &mut d_mlp[..t * c],
+                &state.d_resid[..t * c],
+                dropout_on.then_some(&a.fc2_mask[..t * c]),
+            );
             state.d_relu[..t * f].fill(0.0);
             {
                 let (gw, gb) = two_slices(grads, lo.fc2_w, lo.fc2_b, c * f);
@@ -797,7 +811,11 @@ impl Model {
                 );
             }
             state.d_fc1[..t * f].fill(0.0);
-            kernels::relu_backward(&mut state.d_fc1[..t * f], &state.d_relu[..t * f], &a.fc1[..t * f]);
+            kernels::relu_backward(
+                &mut state.d_fc1[..t * f],
+                &state.d_relu[..t * f],
+                &a.fc1[..t * f],
+            );
             state.d_ln[..t * c].fill(0.0);
             {
                 let (gw, gb) = two_slices(grads, lo.fc1_w, lo.fc1_b, f * c);
@@ -831,13 +849,11 @@ impl Model {
             }
             // resid_mid = x_in + dropout(proj(att_out))
             let d_proj = &mut state.d_tmp;
-            for i in 0..t * c {
-                d_proj[i] = if dropout_on {
-                    state.d_resid[i] * a.proj_mask[i]
-                } else {
-                    state.d_resid[i]
-                };
-            }
+            masked_copy(
+                &mut d_proj[..t * c],
+                &state.d_resid[..t * c],
+                dropout_on.then_some(&a.proj_mask[..t * c]),
+            );
             state.d_att_out[..t * c].fill(0.0);
             {
                 let (gw, gb) = two_slices(grads, lo.proj_w, lo.proj_b, c * c);
@@ -909,6 +925,18 @@ impl Model {
     }
 }
 
+/// out = inp · mask (the dropout multipliers), or a plain copy without a mask.
+fn masked_copy(out: &mut [f32], inp: &[f32], mask: Option<&[f32]>) {
+    match mask {
+        Some(m) => {
+            for ((o, x), k) in out.iter_mut().zip(inp).zip(m) {
+                *o = x * k;
+            }
+        }
+        None => out.copy_from_slice(inp),
+    }
+}
+
 /// Two disjoint mutable sub-slices of `buf`: `[a, a+len_a)` and `[b, ..)` with `a + len_a <= b`.
 fn two_slices(buf: &mut [f32], a: usize, b: usize, len_a: usize) -> (&mut [f32], &mut [f32]) {
     assert!(a + len_a <= b);
@@ -971,7 +999,8 @@ mod tests {
                 mp.params[i] += h;
                 let mut mm = m.clone();
                 mm.params[i] -= h;
-                let num = (batch_loss(&mp, &seqs, dropout_seed) - batch_loss(&mm, &seqs, dropout_seed))
+                let num = (batch_loss(&mp, &seqs, dropout_seed)
+                    - batch_loss(&mm, &seqs, dropout_seed))
                     / (2.0 * h as f64);
                 let ana = grads[i] as f64;
                 assert!(
@@ -1020,7 +1049,11 @@ mod tests {
         assert_eq!(a.ids, long[2..].to_vec());
         assert_eq!(a.logits, b.logits);
         assert!(m.forward_eval(&[], None).is_err());
-        assert!(m.forward_eval(&[7], None).unwrap_err().0.contains("outside"));
+        assert!(m
+            .forward_eval(&[7], None)
+            .unwrap_err()
+            .0
+            .contains("outside"));
         assert!(m.forward_eval(&[1, 2], Some(&[1])).is_err());
     }
 }

@@ -38,7 +38,7 @@ impl Rng {
 
     /// Uniform integer in [0, n) (n > 0), by multiply-shift.
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
     /// Standard normal by Box-Muller.
@@ -60,12 +60,18 @@ mod tests {
         let xs: Vec<f32> = (0..n).map(|_| r.normal()).collect();
         let mean = xs.iter().sum::<f32>() / n as f32;
         let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n as f32;
-        assert!(mean.abs() < 0.02 && (var - 1.0).abs() < 0.02, "{mean} {var}");
+        assert!(
+            mean.abs() < 0.02 && (var - 1.0).abs() < 0.02,
+            "{mean} {var}"
+        );
         for _ in 0..1000 {
             let u = r.uniform();
             assert!((0.0..1.0).contains(&u));
             assert!(r.below(7) < 7);
         }
-        assert_ne!(Rng::for_stream(1, &[0, 1]).next_u64(), Rng::for_stream(1, &[1, 0]).next_u64());
+        assert_ne!(
+            Rng::for_stream(1, &[0, 1]).next_u64(),
+            Rng::for_stream(1, &[1, 0]).next_u64()
+        );
     }
 }

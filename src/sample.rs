@@ -16,10 +16,12 @@ pub fn sample_next(logits: &[f32], temperature: f32, top_k: usize, rng: &mut Rng
         }
         best as u32
     };
-    if !(temperature > 0.0) || !temperature.is_finite() {
+    if temperature.is_nan() || temperature <= 0.0 || temperature.is_infinite() {
         return argmax();
     }
-    let mut order: Vec<usize> = (0..logits.len()).filter(|&i| logits[i].is_finite()).collect();
+    let mut order: Vec<usize> = (0..logits.len())
+        .filter(|&i| logits[i].is_finite())
+        .collect();
     if order.is_empty() {
         return 0;
     }
@@ -28,7 +30,10 @@ pub fn sample_next(logits: &[f32], temperature: f32, top_k: usize, rng: &mut Rng
         order.truncate(top_k);
         order.sort_unstable();
     }
-    let max = order.iter().map(|&i| logits[i]).fold(f32::NEG_INFINITY, f32::max);
+    let max = order
+        .iter()
+        .map(|&i| logits[i])
+        .fold(f32::NEG_INFINITY, f32::max);
     let weights: Vec<f64> = order
         .iter()
         .map(|&i| (((logits[i] - max) / temperature) as f64).exp())
@@ -101,7 +106,9 @@ mod tests {
         // temperature 1: p = softmax([0, ln 3]) on the top 2 of [0, ln3, -inf]
         let l2 = [0.0, 3f32.ln(), f32::NEG_INFINITY];
         let n = 20_000;
-        let ones = (0..n).filter(|_| sample_next(&l2, 1.0, 0, &mut rng) == 1).count();
+        let ones = (0..n)
+            .filter(|_| sample_next(&l2, 1.0, 0, &mut rng) == 1)
+            .count();
         assert!(((ones as f64 / n as f64) - 0.75).abs() < 0.02);
         assert_eq!(sample_next(&[f32::NAN, f32::NAN], 1.0, 0, &mut rng), 0);
     }

@@ -181,7 +181,9 @@ mod tests {
             e.unknown,
             vec![
                 Unknown { ch: 'x', index: 1 },
-                Unknown { ch: '😀', index: 3 }
+                Unknown {
+                    ch: '😀', index: 3
+                }
             ]
         );
         assert_eq!(t.encode("").ids.len(), 0);

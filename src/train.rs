@@ -300,8 +300,12 @@ pub fn bits_per_char(model: &Model, ids: &[u32], threads: usize) -> Option<EvalR
             for pos in first..e - s {
                 let row = &state.logits[pos * v..(pos + 1) * v];
                 let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-                let lse =
-                    max as f64 + row.iter().map(|&x| ((x - max) as f64).exp()).sum::<f64>().ln();
+                let lse = max as f64
+                    + row
+                        .iter()
+                        .map(|&x| ((x - max) as f64).exp())
+                        .sum::<f64>()
+                        .ln();
                 nats += lse - row[ids[s + pos + 1] as usize] as f64;
             }
         }

@@ -24,7 +24,9 @@ macro_rules! fixture {
 }
 
 fn f32s(st: &SafeTensors, name: &str) -> Vec<f32> {
-    let t = st.tensor(name).unwrap_or_else(|_| panic!("fixture lacks {name}"));
+    let t = st
+        .tensor(name)
+        .unwrap_or_else(|_| panic!("fixture lacks {name}"));
     assert_eq!(t.dtype(), Dtype::F32, "{name}");
     t.data()
         .chunks_exact(4)
@@ -33,7 +35,9 @@ fn f32s(st: &SafeTensors, name: &str) -> Vec<f32> {
 }
 
 fn ids(st: &SafeTensors, name: &str) -> Vec<u32> {
-    let t = st.tensor(name).unwrap_or_else(|_| panic!("fixture lacks {name}"));
+    let t = st
+        .tensor(name)
+        .unwrap_or_else(|_| panic!("fixture lacks {name}"));
     assert_eq!(t.dtype(), Dtype::I64, "{name}");
     t.data()
         .chunks_exact(8)
@@ -48,7 +52,10 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
         .zip(want)
         .map(|(a, b)| (a - b).abs())
         .enumerate()
-        .fold((0, 0.0f32), |acc, (i, d)| if d > acc.1 { (i, d) } else { acc });
+        .fold(
+            (0, 0.0f32),
+            |acc, (i, d)| if d > acc.1 { (i, d) } else { acc },
+        );
     assert!(
         diff <= tol,
         "{what}: max abs diff {diff} at {i} (got {}, want {})",
@@ -71,7 +78,12 @@ fn check(weights: &[u8], expected: &[u8], vocab: Option<&Tokenizer>, full: bool)
         let x = ids(&exp, &format!("{key}.ids"));
         let y = ids(&exp, &format!("{key}.targets"));
         let out = model.forward_eval(&x, Some(&y)).expect("forward");
-        assert_close(&format!("{key} logits"), &out.logits, &f32s(&exp, &format!("{key}.logits")), TOL);
+        assert_close(
+            &format!("{key} logits"),
+            &out.logits,
+            &f32s(&exp, &format!("{key}.logits")),
+            TOL,
+        );
         assert_close(
             &format!("{key} attention"),
             &out.attention,
@@ -79,7 +91,11 @@ fn check(weights: &[u8], expected: &[u8], vocab: Option<&Tokenizer>, full: bool)
             TOL,
         );
         let loss = f32s(&exp, &format!("{key}.loss"))[0];
-        assert!((out.loss.unwrap() - loss).abs() <= TOL, "{key} loss {:?} vs {loss}", out.loss);
+        assert!(
+            (out.loss.unwrap() - loss).abs() <= TOL,
+            "{key} loss {:?} vs {loss}",
+            out.loss
+        );
         cases += 1;
     }
     assert!(cases >= 3, "expected at least 3 cases, found {cases}");
@@ -109,7 +125,11 @@ fn check(weights: &[u8], expected: &[u8], vocab: Option<&Tokenizer>, full: bool)
     let want_losses = f32s(&exp, "adamw3.losses");
     for (i, want) in want_losses.iter().enumerate() {
         let info = trainer.step(&mut m, &batch, 1e-3, None).unwrap();
-        assert!((info.loss - want).abs() <= TOL, "adamw step {i}: {} vs {want}", info.loss);
+        assert!(
+            (info.loss - want).abs() <= TOL,
+            "adamw step {i}: {} vs {want}",
+            info.loss
+        );
     }
     for spec in &m.layout.tensors {
         assert_close(

@@ -1,0 +1,413 @@
+//! The WebAssembly API the page's Web Worker uses (`src/wasm.rs`), tested in a real browser:
+//!
+//!     wasm-pack test --headless --firefox --release --mode no-install -- --test wasm_api
+//!
+//! Shapes, probability rows, the causal mask, agreement with PyTorch (the `product_gpt` and
+//! `gptpy_state_dict` fixtures) and with the Rust core, cropping to block_size, training,
+//! sampling determinism, the text helpers, and errors: every bad input must come back as a JS
+//! `Error` with a message, never a trap.
+#![cfg(target_arch = "wasm32")]
+
+use kgpt::checkpoint;
+use kgpt::wasm::{self, Model, Sampler};
+use safetensors::tensor::{Dtype, SafeTensors};
+use wasm_bindgen::{JsCast, JsError, JsValue};
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const PRODUCT: &[u8] = include_bytes!("fixtures/product_gpt.safetensors");
+const PRODUCT_EXPECTED: &[u8] = include_bytes!("fixtures/product_gpt.expected.safetensors");
+const GPTPY: &[u8] = include_bytes!("fixtures/gptpy_state_dict.safetensors");
+const GPTPY_EXPECTED: &[u8] = include_bytes!("fixtures/gptpy_state_dict.expected.safetensors");
+const GPTPY_VOCAB: &str = include_str!("fixtures/gptpy_vocab.txt");
+
+/// Tolerance against PyTorch (float32, different summation order).
+const TOL: f32 = 1e-4;
+
+fn f32s(st: &SafeTensors, name: &str) -> Vec<f32> {
+    let t = st
+        .tensor(name)
+        .unwrap_or_else(|_| panic!("fixture lacks {name}"));
+    assert_eq!(t.dtype(), Dtype::F32, "{name}");
+    t.data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+fn ids(st: &SafeTensors, name: &str) -> Vec<u32> {
+    let t = st
+        .tensor(name)
+        .unwrap_or_else(|_| panic!("fixture lacks {name}"));
+    assert_eq!(t.dtype(), Dtype::I64, "{name}");
+    t.data()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
+        .collect()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "length");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// The message of a `JsError` as JavaScript sees it (`err.message`).
+fn message(err: JsError) -> String {
+    let value: JsValue = err.into();
+    let error: js_sys::Error = value.dyn_into().expect("a JS Error object");
+    String::from(error.message())
+}
+
+/// `Err(message)` of a fallible call (the Ok types are not `Debug`, so no `unwrap_err`).
+fn error_of<T>(r: Result<T, JsError>) -> String {
+    match r {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => message(e),
+    }
+}
+
+fn product() -> Model {
+    match Model::from_safetensors(PRODUCT) {
+        Ok(m) => m,
+        Err(e) => panic!("product fixture: {}", message(e)),
+    }
+}
+
+struct Cfg {
+    vocab_size: usize,
+    n_head: usize,
+    n_layer: usize,
+    block_size: usize,
+}
+
+fn cfg(m: &Model) -> Cfg {
+    let v: serde_json::Value = serde_json::from_str(&m.config_json()).unwrap();
+    let get = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("config lacks {k}")) as usize;
+    Cfg {
+        vocab_size: get("vocab_size"),
+        n_head: get("n_head"),
+        n_layer: get("n_layer"),
+        block_size: get("block_size"),
+    }
+}
+
+/// Ids of `text` through the wasm `encode` (the same path the page uses).
+fn encode_ids(m: &Model, text: &str) -> Vec<u32> {
+    let obj = m.encode(text);
+    let ids = js_sys::Reflect::get(&obj, &JsValue::from_str("ids")).unwrap();
+    ids.dyn_into::<js_sys::Uint32Array>().unwrap().to_vec()
+}
+
+/// Checks shape, row sums, the causal mask; returns (t, attention).
+fn check_attention(m: &mut Model, ids: &[u32]) -> (usize, Vec<f32>) {
+    let c = cfg(m);
+    let out = match m.forward(ids) {
+        Ok(o) => o,
+        Err(e) => panic!("forward: {}", message(e)),
+    };
+    let t = out.t();
+    assert_eq!(t, ids.len().min(c.block_size));
+    assert_eq!(out.cropped(), ids.len() - t);
+    assert_eq!(out.vocab_size(), c.vocab_size);
+    let logits = out.logits().to_vec();
+    assert_eq!(logits.len(), t * c.vocab_size, "logits [T, V]");
+    assert!(logits.iter().all(|x| x.is_finite()));
+    let att = out.attention().to_vec();
+    assert_eq!(
+        att.len(),
+        c.n_layer * c.n_head * t * t,
+        "attention [L, H, T, T]"
+    );
+    for (m_idx, map) in att.chunks_exact(t * t).enumerate() {
+        for q in 0..t {
+            let row = &map[q * t..(q + 1) * t];
+            let sum: f32 = row.iter().sum();
+            assert!(
+                (sum - 1.0).abs() < 1e-5,
+                "map {m_idx} row {q} sums to {sum}"
+            );
+            assert!(row[..=q].iter().all(|&p| (0.0..=1.0).contains(&p)));
+            assert!(
+                row[q + 1..].iter().all(|&p| p == 0.0),
+                "map {m_idx} row {q}: weight above the diagonal"
+            );
+        }
+    }
+    (t, att)
+}
+
+#[wasm_bindgen_test]
+fn forward_shapes_rows_and_causal_mask() {
+    let mut m = product();
+    let c = cfg(&m);
+    assert_eq!((c.n_layer, c.n_head, c.block_size), (4, 4, 128));
+    assert_eq!(m.param_count(), 218_969);
+    assert_eq!(m.vocab().length() as usize, c.vocab_size);
+    for text in ["ಜ", "ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ", "ಕನ್ನಡ ನಾಡು ನುಡಿ, ಕನ್ನಡವೇ ಸತ್ಯ!"]
+    {
+        let ids = encode_ids(&m, text);
+        assert_eq!(
+            ids.len(),
+            text.chars().count(),
+            "{text}: all chars in vocabulary"
+        );
+        check_attention(&mut m, &ids);
+    }
+}
+
+#[wasm_bindgen_test]
+fn forward_crops_to_block_size() {
+    let mut m = product();
+    let text = "ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ. ".repeat(12); // 204 chars
+    let ids = encode_ids(&m, &text);
+    assert!(ids.len() > 128);
+    let (t, att) = check_attention(&mut m, &ids);
+    assert_eq!(t, 128);
+    let (_, tail) = check_attention(&mut m, &ids[ids.len() - 128..]);
+    assert_eq!(
+        att, tail,
+        "cropped forward = forward of the last block_size ids"
+    );
+}
+
+#[wasm_bindgen_test]
+fn agrees_with_pytorch_fixture() {
+    let mut m = product();
+    let exp = SafeTensors::deserialize(PRODUCT_EXPECTED).unwrap();
+    for case in 0..3 {
+        let x = ids(&exp, &format!("case{case}.ids"));
+        let out = match m.forward(&x) {
+            Ok(o) => o,
+            Err(e) => panic!("forward: {}", message(e)),
+        };
+        let d = max_abs_diff(
+            &out.logits().to_vec(),
+            &f32s(&exp, &format!("case{case}.logits")),
+        );
+        assert!(d <= TOL, "case{case} logits: max abs diff {d}");
+        let d = max_abs_diff(
+            &out.attention().to_vec(),
+            &f32s(&exp, &format!("case{case}.attention")),
+        );
+        assert!(d <= TOL, "case{case} attention: max abs diff {d}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn agrees_with_the_rust_core() {
+    let mut m = product();
+    let core = checkpoint::load(PRODUCT, None).unwrap();
+    let x = encode_ids(&m, "ಕನ್ನಡ ನಾಡು ನುಡಿ");
+    let native = core.model.forward_eval(&x, None).unwrap();
+    let out = match m.forward(&x) {
+        Ok(o) => o,
+        Err(e) => panic!("forward: {}", message(e)),
+    };
+    assert!(max_abs_diff(&out.logits().to_vec(), &native.logits) <= 1e-6);
+    assert!(max_abs_diff(&out.attention().to_vec(), &native.attention) <= 1e-6);
+}
+
+#[wasm_bindgen_test]
+fn gpt_py_state_dict_with_vocabulary_text() {
+    // Without a vocabulary the file is refused with a message.
+    let msg = error_of(Model::from_safetensors(GPTPY));
+    assert!(!msg.is_empty());
+    let mut m = match Model::from_state_dict(GPTPY, GPTPY_VOCAB) {
+        Ok(m) => m,
+        Err(e) => panic!("state dict: {}", message(e)),
+    };
+    let exp = SafeTensors::deserialize(GPTPY_EXPECTED).unwrap();
+    let x = ids(&exp, "case2.ids");
+    let out = match m.forward(&x) {
+        Ok(o) => o,
+        Err(e) => panic!("forward: {}", message(e)),
+    };
+    let d = max_abs_diff(&out.attention().to_vec(), &f32s(&exp, "case2.attention"));
+    assert!(d <= TOL, "attention: max abs diff {d}");
+    let d = max_abs_diff(&out.logits().to_vec(), &f32s(&exp, "case2.logits"));
+    assert!(d <= TOL, "logits: max abs diff {d}");
+}
+
+#[wasm_bindgen_test]
+fn next_probs_is_a_distribution_matching_the_last_row() {
+    let mut m = product();
+    let x = encode_ids(&m, "ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ");
+    let p = match m.next_probs(&x, 1.0) {
+        Ok(p) => p.to_vec(),
+        Err(e) => panic!("nextProbs: {}", message(e)),
+    };
+    let c = cfg(&m);
+    assert_eq!(p.len(), c.vocab_size);
+    assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    // softmax of the last logits row
+    let out = m.forward(&x).ok().unwrap();
+    let logits = out.logits().to_vec();
+    let last = &logits[(x.len() - 1) * c.vocab_size..];
+    let max = last.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let e: Vec<f32> = last.iter().map(|l| (l - max).exp()).collect();
+    let z: f32 = e.iter().sum();
+    let want: Vec<f32> = e.iter().map(|v| v / z).collect();
+    assert!(max_abs_diff(&p, &want) < 1e-6);
+}
+
+#[wasm_bindgen_test]
+fn sampling_is_reproducible_for_a_seed() {
+    let mut m = product();
+    let prompt = encode_ids(&m, "ಕನ್ನಡ");
+    let mut run = |seed: u32| -> Vec<u32> {
+        let mut sampler = Sampler::new(seed);
+        let mut ctx = prompt.clone();
+        for _ in 0..40 {
+            let id = m.sample_next(&ctx, 0.9, 20, &mut sampler).ok().unwrap();
+            ctx.push(id);
+        }
+        ctx[prompt.len()..].to_vec()
+    };
+    let a = run(42);
+    let b = run(42);
+    let c = run(43);
+    assert_eq!(a, b, "same seed, same text");
+    assert_ne!(a, c, "another seed, another text");
+    let v = cfg(&m).vocab_size as u32;
+    assert!(a.iter().all(|&id| id < v));
+    // empty context is allowed for sampling (starts from id 0)
+    let mut s = Sampler::new(1);
+    assert!(m.sample_next(&[], 1.0, 0, &mut s).is_ok());
+}
+
+#[wasm_bindgen_test]
+fn train_steps_lower_the_loss() {
+    let mut m = product();
+    let text = "ಕನ್ನಡ ನಾಡು ಕನ್ನಡ ನುಡಿ. ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ. ".repeat(8);
+    let n = m.set_training_text(&text, 7).ok().unwrap();
+    assert_eq!(n, text.chars().count());
+    let losses: Vec<f32> = (0..25)
+        .map(|_| match m.train_step(4, 3e-3) {
+            Ok(l) => l,
+            Err(e) => panic!("trainStep: {}", message(e)),
+        })
+        .collect();
+    assert!(losses.iter().all(|l| l.is_finite()));
+    let first = losses[0];
+    let last: f32 = losses[20..].iter().sum::<f32>() / 5.0;
+    assert!(last < first - 0.3, "loss {first} → {last}");
+    assert_eq!(m.step_count(), 25.0);
+    // the trained weights survive a safetensors round trip
+    let bytes = m.to_safetensors().ok().unwrap();
+    let mut again = match Model::from_safetensors(&bytes) {
+        Ok(m) => m,
+        Err(e) => panic!("round trip: {}", message(e)),
+    };
+    let x = encode_ids(&m, "ಜ್ಞಾನವೇ");
+    let a = m.forward(&x).ok().unwrap().logits().to_vec();
+    let b = again.forward(&x).ok().unwrap().logits().to_vec();
+    assert_eq!(a, b);
+    m.reset_optimizer();
+    assert_eq!(m.step_count(), 0.0);
+}
+
+#[wasm_bindgen_test]
+fn model_from_scratch_trains() {
+    let text = "ಅಕ್ಕ ಅಣ್ಣ ಅಪ್ಪ ಅಮ್ಮ ".repeat(10);
+    let mut m = match Model::init(&text, 32, 2, 2, 32, 0.0, 3) {
+        Ok(m) => m,
+        Err(e) => panic!("init: {}", message(e)),
+    };
+    let c = cfg(&m);
+    assert_eq!((c.n_layer, c.n_head, c.block_size), (2, 2, 32));
+    assert_eq!(c.vocab_size, {
+        let mut v: Vec<char> = text.chars().collect();
+        v.sort_unstable();
+        v.dedup();
+        v.len()
+    });
+    m.set_training_text(&text, 1).ok().unwrap();
+    let l0 = m.train_step(8, 1e-2).ok().unwrap();
+    let mut l = l0;
+    for _ in 0..30 {
+        l = m.train_step(8, 1e-2).ok().unwrap();
+    }
+    assert!(l < l0 - 0.5, "{l0} → {l}");
+}
+
+#[wasm_bindgen_test]
+fn bad_input_is_a_js_error_with_a_message() {
+    for bytes in [&b""[..], b"not a safetensors file", &PRODUCT[..100]] {
+        let msg = error_of(Model::from_safetensors(bytes));
+        assert!(msg.len() > 5, "message: {msg:?}");
+    }
+    // flipped header length
+    let mut corrupt = PRODUCT.to_vec();
+    corrupt[0..8].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert!(!error_of(Model::from_safetensors(&corrupt)).is_empty());
+
+    let mut m = product();
+    let v = cfg(&m).vocab_size as u32;
+    assert!(!error_of(m.forward(&[])).is_empty(), "empty ids");
+    assert!(!error_of(m.forward(&[0, v])).is_empty(), "id out of range");
+    assert!(!error_of(m.next_probs(&[v + 7], 1.0)).is_empty());
+    let mut s = Sampler::new(1);
+    assert!(!error_of(m.sample_next(&[u32::MAX], 1.0, 0, &mut s)).is_empty());
+    // training before any text, bad lr and batch sizes
+    assert!(error_of(m.train_step(4, 1e-3)).contains("setTrainingText"));
+    assert!(!error_of(m.set_training_text("abc xyz", 1)).is_empty());
+    m.set_training_text("ಕನ್ನಡ ನಾಡು", 1).ok().unwrap();
+    for lr in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+        assert!(error_of(m.train_step(2, lr)).contains("learning rate"));
+    }
+    assert!(!error_of(m.train_step(0, 1e-3)).is_empty());
+    assert!(!error_of(m.train_step(10_000, 1e-3)).is_empty());
+    assert!(!error_of(m.train_step_on_batch(&[1, 2, 3], &[1, 2], 2, 1e-3)).is_empty());
+    // impossible configs
+    assert!(!error_of(Model::init("ಕ", 32, 2, 2, 16, 0.0, 1)).is_empty());
+    assert!(!error_of(Model::init("ಕನ", 30, 4, 2, 16, 0.0, 1)).is_empty());
+    // the model still works after all of that
+    check_attention(&mut m, &[1, 2, 3]);
+}
+
+#[wasm_bindgen_test]
+fn encode_reports_unknown_characters_after_nfc() {
+    let m = product();
+    // "ಕೊ" decomposed (ಕ + ೆ + ೂ) composes to ಕೊ under NFC; "A" and "😀" are not in the vocabulary.
+    let obj = m.encode("ಕ\u{0CC6}\u{0CC2}A😀ನ");
+    let text = js_sys::Reflect::get(&obj, &JsValue::from_str("text"))
+        .unwrap()
+        .as_string()
+        .unwrap();
+    assert_eq!(text, "ಕೊA😀ನ");
+    let unknown: js_sys::Array = js_sys::Reflect::get(&obj, &JsValue::from_str("unknown"))
+        .unwrap()
+        .dyn_into()
+        .unwrap();
+    assert_eq!(unknown.length(), 2);
+    let ids = encode_ids(&m, "ಕ\u{0CC6}\u{0CC2}A😀ನ");
+    assert_eq!(ids.len(), 3);
+    assert_eq!(m.decode(&ids), "ಕೊನ");
+}
+
+#[wasm_bindgen_test]
+fn text_helpers() {
+    assert_eq!(wasm::nfc("ಕ\u{0CC6}\u{0CC2}"), "ಕೊ");
+    assert_eq!(wasm::transliterate("kannaDa"), "ಕನ್ನಡ");
+    assert_eq!(wasm::transliterate("j~nAnavE shrEShTha"), "ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ");
+    let table = wasm::transliteration_table();
+    assert!(table.length() > 50);
+    let row: js_sys::Array = table.get(0).dyn_into().unwrap();
+    assert_eq!(row.length(), 3);
+    let flat = wasm::segment_aksharas("ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ").to_vec();
+    assert_eq!(flat, [0, 4, 4, 5, 5, 7, 7, 8, 8, 12, 12, 15]);
+    assert_eq!(wasm::segment_aksharas_raw("ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ").to_vec(), flat);
+    // raw: no normalisation, indices refer to the chars as given
+    assert_eq!(
+        wasm::segment_aksharas_raw("ಕ\u{0CC6}\u{0CC2}").to_vec(),
+        [0, 3]
+    );
+    assert_eq!(wasm::segment_aksharas("ಕ\u{0CC6}\u{0CC2}").to_vec(), [0, 2]);
+    assert_eq!(wasm::akshara_label("ಾ"), "◌ಾ");
+    assert_eq!(wasm::akshara_label("ಜ್ಞಾ"), "ಜ್ಞಾ");
+    assert!(!wasm::kernel_name().is_empty());
+}

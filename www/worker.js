@@ -1,0 +1,399 @@
+// The model's Web Worker: owns the wasm `Model` and does every forward pass, generation step
+// and training step here, so typing, drawing and scrolling on the page never wait for them.
+//
+// Protocol (page → worker, all `{type, ...}`):
+//   load-url {url}                        fetch and load our safetensors checkpoint
+//   load-bytes {bytes, vocabText?, name}  a user file: ours, or gpt.py state_dict + vocabulary text
+//   analyze {id, text, cursor}            forward of the last block_size known chars: attention,
+//                                         next-character probabilities after the cursor
+//   generate {id, text, n, temperature, topK, seed} / stop
+//   train-start {...} / train-pause / train-reset
+//   get-weights                           the current weights as safetensors bytes
+// Replies: wasm, model, load-error, analysis, gen-token, gen-done, train-begin, train-progress,
+// train-stopped, train-reset, weights, error. Long loops (generation, training) yield to the
+// event loop after every step so `stop`, `train-pause` and `analyze` are served in between.
+
+import init, { Model, Sampler, kernelName } from "./pkg/kgpt.js";
+
+const post = (msg, transfer) => self.postMessage(msg, transfer || []);
+
+let model = null;
+/** {config, params, vocab, name, kind, loadMs, kernel} of `model`. */
+let info = null;
+/** Code point → id for the BMP; other code points in `astral`. -1 = not in the vocabulary. */
+let lut = new Int32Array(65536).fill(-1);
+let astral = new Map();
+/** Reused scan buffers (grown as needed). */
+let idsBuf = new Uint32Array(1024);
+let posBuf = new Uint32Array(1024);
+
+let generation = null; // {id, stop}
+let training = null; // session
+let snapshot = null; // {bytes, info} of the model before training, for "Reset"
+
+const wasmReady = init().then(() => {
+  post({ type: "wasm", kernel: kernelName() });
+});
+
+/** Lets queued messages (stop, pause, analyze) run between steps of a long loop. */
+function yieldToEvents() {
+  return new Promise((resolve) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => resolve();
+    ch.port2.postMessage(0);
+  });
+}
+
+function errorMessage(err) {
+  if (err && typeof err.message === "string") return err.message;
+  return String(err);
+}
+
+/** Replaces the current model (the old one is freed once no loop can touch it). */
+function install(m, meta) {
+  stopLoops();
+  const old = model;
+  model = m;
+  const config = JSON.parse(m.configJson());
+  const vocab = Array.from(m.vocab());
+  lut = new Int32Array(65536).fill(-1);
+  astral = new Map();
+  vocab.forEach((ch, id) => {
+    const cp = ch.codePointAt(0);
+    if (cp < 0x10000) lut[cp] = id;
+    else astral.set(cp, id);
+  });
+  info = { config, params: m.paramCount(), vocab, kernel: kernelName(), ...meta };
+  if (old && old !== m) old.free();
+  post({ type: "model", ...info });
+}
+
+function stopLoops() {
+  if (generation) generation.stop = true;
+  if (training) training.running = false;
+}
+
+async function loadUrl({ url }) {
+  await wasmReady;
+  const t0 = performance.now();
+  let res;
+  try {
+    res = await fetch(url);
+  } catch (err) {
+    throw new Error(`Could not download the model from ${url}: ${errorMessage(err)}`);
+  }
+  if (!res.ok) throw new Error(`Could not download the model from ${url}: HTTP ${res.status}`);
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  const t1 = performance.now();
+  const m = Model.fromSafetensors(bytes);
+  const t2 = performance.now();
+  training = null;
+  snapshot = null;
+  install(m, {
+    name: decodeURIComponent(url.split("/").pop() || url),
+    kind: "shipped",
+    bytes: bytes.length,
+    loadMs: t2 - t0,
+    downloadMs: t1 - t0,
+    parseMs: t2 - t1,
+  });
+}
+
+async function loadBytes({ bytes, vocabText, name, vocabName }) {
+  await wasmReady;
+  const t0 = performance.now();
+  const u8 = new Uint8Array(bytes);
+  let m;
+  try {
+    m = vocabText != null ? Model.fromStateDict(u8, vocabText) : Model.fromSafetensors(u8);
+  } catch (err) {
+    let message = `Could not load “${name}”: ${errorMessage(err)}.`;
+    if (vocabText == null && /no vocabulary/i.test(message)) {
+      message += " If it is a gpt.py state_dict, also choose its training text under “Vocabulary (.txt)”.";
+    }
+    message += " The current model is still loaded.";
+    post({ type: "load-error", message });
+    return;
+  }
+  training = null;
+  snapshot = null;
+  install(m, {
+    name,
+    vocabName: vocabText != null ? vocabName : null,
+    kind: vocabText != null ? "state_dict" : "file",
+    bytes: u8.length,
+    loadMs: performance.now() - t0,
+  });
+}
+
+/**
+ * Maps `text` (already NFC) to ids, skipping characters outside the vocabulary.
+ * Returns the ids, each id's UTF-16 offset, the unknown count with up to 12 distinct samples,
+ * and `cursorK`: how many known characters come before UTF-16 offset `cursor`.
+ */
+function scan(text, cursor) {
+  const n = text.length;
+  if (idsBuf.length < n) {
+    idsBuf = new Uint32Array(n + 1024);
+    posBuf = new Uint32Array(n + 1024);
+  }
+  let k = 0;
+  let unknown = 0;
+  let cursorK = -1;
+  const samples = new Map();
+  for (let i = 0; i < n; ) {
+    if (cursorK < 0 && i >= cursor) cursorK = k;
+    const c = text.charCodeAt(i);
+    let cp = c;
+    let w = 1;
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < n) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        cp = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
+        w = 2;
+      }
+    }
+    const id = cp < 0x10000 ? lut[cp] : astral.has(cp) ? astral.get(cp) : -1;
+    if (id >= 0) {
+      idsBuf[k] = id;
+      posBuf[k] = i;
+      k++;
+    } else {
+      unknown++;
+      const ch = text.slice(i, i + w);
+      if (samples.has(ch)) samples.set(ch, samples.get(ch) + 1);
+      else if (samples.size < 12) samples.set(ch, 1);
+    }
+    i += w;
+  }
+  if (cursorK < 0) cursorK = k;
+  return { ids: idsBuf.subarray(0, k), pos: posBuf.subarray(0, k), unknown, samples: [...samples], cursorK };
+}
+
+function softmaxRow(logits, offset, v) {
+  let max = -Infinity;
+  for (let i = 0; i < v; i++) max = Math.max(max, logits[offset + i]);
+  const p = new Float64Array(v);
+  let z = 0;
+  for (let i = 0; i < v; i++) {
+    p[i] = Math.exp(logits[offset + i] - max);
+    z += p[i];
+  }
+  for (let i = 0; i < v; i++) p[i] /= z;
+  return p;
+}
+
+function topK(probs, k) {
+  const order = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a] || a - b);
+  return order.slice(0, k).map((id) => ({ id, ch: info.vocab[id], p: probs[id] }));
+}
+
+function analyze({ id, text, cursor }) {
+  if (!model) return;
+  const t0 = performance.now();
+  const block = info.config.block_size;
+  const { ids, pos, unknown, samples, cursorK } = scan(text, cursor);
+  const total = ids.length;
+  const t = Math.min(total, block);
+  const start = total - t;
+  const base = {
+    type: "analysis",
+    id,
+    total,
+    t,
+    cropped: start,
+    unknown,
+    unknownSamples: samples,
+    windowStart: t ? pos[start] : text.length,
+    cursorK,
+    layers: info.config.n_layer,
+    heads: info.config.n_head,
+  };
+  if (!t) {
+    post({ ...base, seen: [], attention: null, next: null, forwardMs: performance.now() - t0 });
+    return;
+  }
+  const seenIds = ids.slice(start, total);
+  const out = model.forward(seenIds);
+  const attention = out.attention();
+  const v = out.vocabSize;
+  let next = null;
+  if (cursorK > 0) {
+    let probs;
+    if (cursorK > start) {
+      const logits = out.logits();
+      probs = softmaxRow(logits, (cursorK - 1 - start) * v, v);
+    } else {
+      const ctx = ids.slice(Math.max(0, cursorK - block), cursorK);
+      probs = Float64Array.from(model.nextProbs(ctx, 1.0));
+    }
+    const context = cursorK > start ? info.vocab[seenIds[cursorK - 1 - start]] : info.vocab[ids[cursorK - 1]];
+    next = { top: topK(probs, 10), after: context, position: cursorK };
+  }
+  out.free();
+  const seen = Array.from(seenIds, (i) => info.vocab[i]);
+  post({ ...base, seen, attention, next, forwardMs: performance.now() - t0 }, [attention.buffer]);
+}
+
+async function generate({ id, text, n, temperature, topK: k, seed }) {
+  if (!model) return;
+  if (generation) generation.stop = true;
+  const me = { id, stop: false };
+  generation = me;
+  const m = model;
+  const block = info.config.block_size;
+  const ctx = Array.from(scan(text, text.length).ids);
+  const sampler = new Sampler(seed >>> 0);
+  const t0 = performance.now();
+  let count = 0;
+  let reason = "done";
+  try {
+    while (count < n) {
+      if (me.stop || model !== m) {
+        reason = "stopped";
+        break;
+      }
+      const window = Uint32Array.from(ctx.length > block ? ctx.slice(ctx.length - block) : ctx);
+      const next = m.sampleNext(window, temperature, k, sampler);
+      ctx.push(next);
+      count++;
+      post({ type: "gen-token", id, ch: info.vocab[next], count });
+      await yieldToEvents();
+    }
+  } catch (err) {
+    reason = "error";
+    post({ type: "error", context: "generate", message: `Generation failed: ${errorMessage(err)}` });
+  } finally {
+    sampler.free();
+    if (generation === me) generation = null;
+    post({ type: "gen-done", id, count, ms: performance.now() - t0, reason });
+  }
+}
+
+/** Preset sizes for training from scratch ("loaded" = the loaded model's shape). */
+function scratchConfig(preset) {
+  const c = info.config;
+  switch (preset) {
+    case "small":
+      return { n_embd: 32, n_head: 2, n_layer: 2, block_size: 64, dropout: 0.0 };
+    case "medium":
+      return { n_embd: 48, n_head: 4, n_layer: 3, block_size: 96, dropout: 0.1 };
+    default:
+      return { n_embd: c.n_embd, n_head: c.n_head, n_layer: c.n_layer, block_size: c.block_size, dropout: c.dropout };
+  }
+}
+
+async function trainStart(msg) {
+  if (!model) return;
+  if (training && training.running) return;
+  if (generation) generation.stop = true;
+  if (!training) {
+    const before = { bytes: model.toSafetensors(), info: { ...info } };
+    if (msg.mode === "scratch") {
+      const c = scratchConfig(msg.preset);
+      const fresh = Model.init(msg.text, c.n_embd, c.n_head, c.n_layer, c.block_size, c.dropout, msg.seed >>> 0);
+      try {
+        fresh.setTrainingText(msg.text, msg.seed >>> 0);
+      } catch (err) {
+        fresh.free();
+        throw err;
+      }
+      install(fresh, { name: `trained from scratch (${msg.sourceName})`, kind: "scratch" });
+    } else {
+      model.setTrainingText(msg.text, msg.seed >>> 0);
+    }
+    snapshot = before;
+    training = { done: 0, target: 0, text: msg.text, seed: msg.seed >>> 0, running: false, model };
+    const usable = scan(msg.text, 0).ids.length;
+    post({ type: "train-begin", mode: msg.mode, usable, chars: [...msg.text].length, sourceName: msg.sourceName });
+  } else if (msg.text !== training.text) {
+    model.setTrainingText(msg.text, training.seed);
+    training.text = msg.text;
+  }
+  const s = training;
+  if (s.done >= s.target) s.target = s.done + msg.steps;
+  s.batch = msg.batch;
+  s.lr = msg.lr;
+  s.running = true;
+  const m = model;
+  const block = info.config.block_size;
+  const tokensPerStep = () => s.batch * Math.min(block, scan(s.text, 0).ids.length - 1);
+  const perStep = tokensPerStep();
+  let reason = "done";
+  while (s.done < s.target) {
+    if (!s.running || training !== s || model !== m) {
+      reason = "paused";
+      break;
+    }
+    const t0 = performance.now();
+    let loss;
+    try {
+      loss = m.trainStep(s.batch, s.lr);
+    } catch (err) {
+      s.running = false;
+      reason = "error";
+      post({
+        type: "error",
+        context: "train",
+        message: `Training step ${s.done + 1} failed: ${errorMessage(err)}. The update was not applied: the weights are those of the last good step. Lower the learning rate and press Start to continue, or Reset.`,
+      });
+      break;
+    }
+    const ms = performance.now() - t0;
+    s.done++;
+    post({ type: "train-progress", step: s.done, target: s.target, loss, ms, tokensPerSec: (perStep / ms) * 1000 });
+    await yieldToEvents();
+  }
+  if (training === s) s.running = false;
+  post({ type: "train-stopped", reason, step: s.done, target: s.target });
+}
+
+function trainReset() {
+  if (training) training.running = false;
+  training = null;
+  if (snapshot) {
+    const { bytes, info: before } = snapshot;
+    snapshot = null;
+    const m = Model.fromSafetensors(bytes);
+    const { config: _c, params: _p, vocab: _v, kernel: _k, ...meta } = before;
+    install(m, meta);
+  }
+  post({ type: "train-reset" });
+}
+
+function getWeights() {
+  if (!model) return;
+  const bytes = model.toSafetensors();
+  post({ type: "weights", bytes: bytes.buffer, name: info.name, steps: training ? training.done : 0 }, [bytes.buffer]);
+}
+
+const handlers = {
+  "load-url": loadUrl,
+  "load-bytes": loadBytes,
+  analyze,
+  generate,
+  stop: () => {
+    if (generation) generation.stop = true;
+  },
+  "train-start": trainStart,
+  "train-pause": () => {
+    if (training) training.running = false;
+  },
+  "train-reset": trainReset,
+  "get-weights": getWeights,
+};
+
+self.onmessage = async (e) => {
+  const msg = e.data;
+  const handler = handlers[msg && msg.type];
+  if (!handler) {
+    post({ type: "error", context: "worker", message: `Unknown request ${JSON.stringify(msg && msg.type)}` });
+    return;
+  }
+  try {
+    await wasmReady;
+    await handler(msg);
+  } catch (err) {
+    post({ type: "error", context: msg.type, id: msg.id, message: errorMessage(err) });
+  }
+};
