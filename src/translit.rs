@@ -11,7 +11,7 @@
 //! | `a` | ಅ (none) | | `U` `uu` | ಊ ೂ | | `ai` | ಐ ೈ |
 //! | `A` `aa` | ಆ ಾ | | `R` `Ru` | ಋ ೃ | | `o` | ಒ ೊ |
 //! | `i` | ಇ ಿ | | `RU` | ೠ ೄ | | `O` `oo` | ಓ ೋ |
-//! | `I` `ii` | ಈ ೀ | | `e` | ಎ ೆ | | `au` | ಔ ೌ |
+//! | `I` `ii` `ee` | ಈ ೀ | | `e` | ಎ ೆ | | `au` | ಔ ೌ |
 //! | `u` | ಉ ು | | `E` `ee` | ಏ ೇ | | | |
 //!
 //! Consonants and signs:
@@ -73,11 +73,11 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("RU", "ೠ", "long vocalic r; after a consonant ೄ: kRU → ಕೄ"),
     ("e", "ಎ", "short e; after a consonant ೆ: ke → ಕೆ"),
     ("E", "ಏ", "long e; after a consonant ೇ: kE → ಕೇ"),
-    ("ee", "ಏ", "long e, same as E"),
+    ("ee", "ಈ", "long i, same as I (Baraha): ee → ಈ, kee → ಕೀ"),
     ("ai", "ಐ", "ai; after a consonant ೈ: kai → ಕೈ"),
     ("o", "ಒ", "short o; after a consonant ೊ: ko → ಕೊ"),
     ("O", "ಓ", "long o; after a consonant ೋ: kO → ಕೋ"),
-    ("oo", "ಓ", "long o, same as O"),
+    ("oo", "ಊ", "long u, same as U (Baraha): oo → ಊ, koo → ಕೂ"),
     ("au", "ಔ", "au; after a consonant ೌ: kau → ಕೌ"),
     // Anusvara and visarga.
     ("M", "ಂ", "anusvara: aMma → ಅಂಮ, kaM → ಕಂ"),
@@ -306,13 +306,15 @@ mod tests {
 
     #[test]
     fn ee_and_e() {
-        assert_eq!(t("ee"), t("E"));
-        assert_eq!(t("ee"), "ಏ");
-        assert_eq!(t("deeva"), "ದೇವ");
+        // Baraha: ee and oo are the long i and u, E and O the long e and o.
+        assert_eq!(t("ee"), t("I"));
+        assert_eq!(t("ee"), "ಈ");
+        assert_eq!(t("deeva"), "ದೀವ");
         assert_eq!(t("dEva"), "ದೇವ");
         assert_eq!(t("e"), "ಎ");
         assert_eq!(t("de"), "ದೆ");
-        assert_eq!(t("oo"), t("O"));
+        assert_eq!(t("oo"), t("U"));
+        assert_eq!(t("O"), "ಓ");
         assert_eq!(t("ii"), t("I"));
         assert_eq!(t("uu"), t("U"));
         assert_eq!(t("aa"), t("A"));
@@ -374,7 +376,8 @@ mod tests {
             ("SaShThi", "ಷಷ್ಠಿ"),
             ("hosa", "ಹೊಸ"),
             ("kOpa", "ಕೋಪ"),
-            ("koopa", "ಕೋಪ"),
+            ("kOpa", "ಕೋಪ"),
+            ("koota", "ಕೂತ"),
             ("UTa", "ಊಟ"),
             ("uuTa", "ಊಟ"),
             ("Ishvara", "ಈಶ್ವರ"),
@@ -393,7 +396,7 @@ mod tests {
             ("ai", "ಐ"),
             ("au", "ಔ"),
             ("saMskRuta", "ಸಂಸ್ಕೃತ"),
-            ("stree", "ಸ್ತ್ರೇ"),
+            ("stree", "ಸ್ತ್ರೀ"),
             ("strI", "ಸ್ತ್ರೀ"),
             ("hello, world!", "ಹೆಲ್ಲೊ, ವೊರ್ಲ್ದ್!"),
             ("kaNNu", "ಕಣ್ಣು"),
