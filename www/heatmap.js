@@ -114,17 +114,23 @@ const LABEL_COLOR = "#b9c0cc";
  * of the map's size; every map with the same geometry reuses it. Labels are thinned to every
  * `step`-th index when cells are too small to hold them all.
  */
-export function renderLabelLayer(geom, labels) {
+export function renderLabelLayer(geom, labels, reuse = null) {
   const w = Math.round(geom.css * geom.dpr);
-  const layer = makeCanvas(w, w);
-  if (!geom.margin || !labels.length) return layer;
+  const layer = reuse || makeCanvas(w, w);
+  if (layer.width !== w || layer.height !== w) {
+    layer.width = w;
+    layer.height = w;
+  }
   const ctx = layer.getContext("2d");
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.clearRect(0, 0, w, w);
+  if (!geom.margin || !labels.length) return layer;
   ctx.scale(geom.dpr, geom.dpr);
   const fs = geom.big ? Math.min(16, Math.max(10, geom.cell * 0.8)) : Math.min(12, Math.max(9, geom.cell * 0.85));
   ctx.font = `${fs}px ${FONT_FAMILY}`;
   ctx.fillStyle = LABEL_COLOR;
   let maxW = 0;
-  for (const l of labels) maxW = Math.max(maxW, ctx.measureText(l).width);
+  for (const l of new Set(labels)) maxW = Math.max(maxW, ctx.measureText(l).width);
   const stepTop = Math.max(1, Math.ceil((maxW + 3) / geom.cell));
   const stepLeft = Math.max(1, Math.ceil((fs * 1.15) / geom.cell));
   const step = Math.max(stepTop, stepLeft);
@@ -159,7 +165,8 @@ export function paintCells(scratch, data, m, n, scale) {
   }
   if (!n) return;
   const ctx = scratch.getContext("2d");
-  const img = ctx.createImageData(n, n);
+  if (!scratch.img || scratch.img.width !== n) scratch.img = ctx.createImageData(n, n);
+  const img = scratch.img;
   const px = new Uint32Array(img.data.buffer);
   const base = m * n * n;
   const f = (SCALES[scale] || SCALES.linear).fn;
@@ -377,7 +384,7 @@ export class AttentionGrid {
     if (!this.view || !this.cssSize) return;
     const { n, data, labels, scale } = this.view;
     this.geom = geometry(this.cssSize, n, this.dpr, { labels: true });
-    this.labelLayer = renderLabelLayer(this.geom, labels);
+    this.labelLayer = renderLabelLayer(this.geom, labels, this.labelLayer);
     for (const m of this.maps) {
       if (full) paintCells(m.scratch, data, m.index, n, scale);
       this.compose(m);
@@ -445,7 +452,7 @@ export class LargeView {
     this.geom = geometry(css, n, dpr, { labels: true, big: true });
     if (full) {
       paintCells(this.scratch, data, this.map, n, scale);
-      this.labelLayer = renderLabelLayer(this.geom, labels);
+      this.labelLayer = renderLabelLayer(this.geom, labels, this.labelLayer);
     }
     composeMap(this.canvas, this.geom, this.scratch, this.labelLayer, this.cursor);
   }

@@ -4,13 +4,15 @@
 // Protocol (page → worker, all `{type, ...}`):
 //   load-url {url}                        fetch and load our safetensors checkpoint
 //   load-bytes {bytes, vocabText?, name}  a user file: ours, or gpt.py state_dict + vocabulary text
+//   init-model {text, name}               an untrained model (when no weights can be downloaded)
 //   analyze {id, text, cursor}            forward of the last block_size known chars: attention,
 //                                         next-character probabilities after the cursor
 //   generate {id, text, n, temperature, topK, seed} / stop
 //   train-start {...} / train-pause / train-reset
 //   get-weights                           the current weights as safetensors bytes
+//   stats {id}                            wasm memory size (for soak tests)
 // Replies: wasm, model, load-error, analysis, gen-token, gen-done, train-begin, train-progress,
-// train-stopped, train-reset, weights, error. Long loops (generation, training) yield to the
+// train-stopped, train-reset, weights, stats, error, fatal (a wasm trap: the page restarts us). Long loops (generation, training) yield to the
 // event loop after every step so `stop`, `train-pause` and `analyze` are served in between.
 
 import init, { Model, Sampler, kernelName } from "./pkg/kgpt.js";
@@ -31,17 +33,24 @@ let generation = null; // {id, stop}
 let training = null; // session
 let snapshot = null; // {bytes, info} of the model before training, for "Reset"
 
-const wasmReady = init().then(() => {
+let wasm = null; // the instance's exports (for the memory size)
+const wasmReady = init().then((exports) => {
+  wasm = exports;
   post({ type: "wasm", kernel: kernelName() });
 });
 
-/** Lets queued messages (stop, pause, analyze) run between steps of a long loop. */
+/**
+ * Lets queued messages (stop, pause, analyze) run between steps of a long loop. A macrotask
+ * (setTimeout) is what lets the page's messages in; doing it at most every YIELD_MS keeps
+ * generation fast while the heatmaps still follow (~15 frames/s) and Stop answers at once.
+ */
+const YIELD_MS = 60;
+let lastYield = 0;
 function yieldToEvents() {
-  return new Promise((resolve) => {
-    const ch = new MessageChannel();
-    ch.port1.onmessage = () => resolve();
-    ch.port2.postMessage(0);
-  });
+  const now = performance.now();
+  if (now - lastYield < YIELD_MS) return Promise.resolve();
+  lastYield = now;
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 function errorMessage(err) {
@@ -104,8 +113,23 @@ async function loadBytes({ bytes, vocabText, name, vocabName }) {
   const t0 = performance.now();
   const u8 = new Uint8Array(bytes);
   let m;
+  let note = null;
   try {
-    m = vocabText != null ? Model.fromStateDict(u8, vocabText) : Model.fromSafetensors(u8);
+    if (vocabText != null) {
+      try {
+        m = Model.fromStateDict(u8, vocabText);
+      } catch (err) {
+        // our own checkpoints carry their vocabulary: accept them, say the .txt was not used
+        try {
+          m = Model.fromSafetensors(u8);
+          note = "vocabulary file not used: these weights carry their own";
+        } catch {
+          throw err;
+        }
+      }
+    } else {
+      m = Model.fromSafetensors(u8);
+    }
   } catch (err) {
     let message = `Could not load “${name}”: ${errorMessage(err)}.`;
     if (vocabText == null && /no vocabulary/i.test(message)) {
@@ -117,10 +141,12 @@ async function loadBytes({ bytes, vocabText, name, vocabName }) {
   }
   training = null;
   snapshot = null;
+  const stateDict = vocabText != null && !note;
   install(m, {
     name,
-    vocabName: vocabText != null ? vocabName : null,
-    kind: vocabText != null ? "state_dict" : "file",
+    note,
+    vocabName: stateDict ? vocabName : null,
+    kind: stateDict ? "state_dict" : "file",
     bytes: u8.length,
     loadMs: performance.now() - t0,
   });
@@ -139,6 +165,7 @@ function scan(text, cursor) {
   }
   let k = 0;
   let unknown = 0;
+  let chars = 0;
   let cursorK = -1;
   const samples = new Map();
   for (let i = 0; i < n; ) {
@@ -165,9 +192,10 @@ function scan(text, cursor) {
       else if (samples.size < 12) samples.set(ch, 1);
     }
     i += w;
+    chars++;
   }
   if (cursorK < 0) cursorK = k;
-  return { ids: idsBuf.subarray(0, k), pos: posBuf.subarray(0, k), unknown, samples: [...samples], cursorK };
+  return { ids: idsBuf.subarray(0, k), pos: posBuf.subarray(0, k), unknown, chars, samples: [...samples], cursorK };
 }
 
 function softmaxRow(logits, offset, v) {
@@ -192,7 +220,7 @@ function analyze({ id, text, cursor }) {
   if (!model) return;
   const t0 = performance.now();
   const block = info.config.block_size;
-  const { ids, pos, unknown, samples, cursorK } = scan(text, cursor);
+  const { ids, pos, unknown, chars, samples, cursorK } = scan(text, cursor);
   const total = ids.length;
   const t = Math.min(total, block);
   const start = total - t;
@@ -200,6 +228,7 @@ function analyze({ id, text, cursor }) {
     type: "analysis",
     id,
     total,
+    chars,
     t,
     cropped: start,
     unknown,
@@ -262,12 +291,22 @@ async function generate({ id, text, n, temperature, topK: k, seed }) {
     }
   } catch (err) {
     reason = "error";
-    post({ type: "error", context: "generate", message: `Generation failed: ${errorMessage(err)}` });
+    if (err instanceof WebAssembly.RuntimeError) post({ type: "fatal", context: "generate", message: `the model crashed (${errorMessage(err)})` });
+    else post({ type: "error", context: "generate", message: `Generation failed: ${errorMessage(err)}` });
   } finally {
     sampler.free();
     if (generation === me) generation = null;
     post({ type: "gen-done", id, count, ms: performance.now() - t0, reason });
   }
+}
+
+/** An untrained model with the product config and the vocabulary of `text` (no weights found). */
+async function initModel({ text, name }) {
+  await wasmReady;
+  const m = Model.init(text, 64, 4, 4, 128, 0.1, 1337);
+  training = null;
+  snapshot = null;
+  install(m, { name, kind: "untrained" });
 }
 
 /** Preset sizes for training from scratch ("loaded" = the loaded model's shape). */
@@ -331,6 +370,7 @@ async function trainStart(msg) {
       loss = m.trainStep(s.batch, s.lr);
     } catch (err) {
       s.running = false;
+      if (err instanceof WebAssembly.RuntimeError) throw err;
       reason = "error";
       post({
         type: "error",
@@ -370,6 +410,7 @@ function getWeights() {
 const handlers = {
   "load-url": loadUrl,
   "load-bytes": loadBytes,
+  "init-model": initModel,
   analyze,
   generate,
   stop: () => {
@@ -381,6 +422,7 @@ const handlers = {
   },
   "train-reset": trainReset,
   "get-weights": getWeights,
+  stats: ({ id }) => post({ type: "stats", id, wasmMemoryBytes: wasm ? wasm.memory.buffer.byteLength : 0, training: !!(training && training.running), generating: !!generation }),
 };
 
 self.onmessage = async (e) => {
@@ -394,6 +436,11 @@ self.onmessage = async (e) => {
     await wasmReady;
     await handler(msg);
   } catch (err) {
+    if (err instanceof WebAssembly.RuntimeError) {
+      // a trap inside the wasm: its state can no longer be trusted, the page restarts the worker
+      post({ type: "fatal", context: msg.type, message: `the model crashed (${errorMessage(err)})` });
+      return;
+    }
     post({ type: "error", context: msg.type, id: msg.id, message: errorMessage(err) });
   }
 };
