@@ -8,9 +8,9 @@
 //! was trained with; [`INFERRED_DROPOUT`] is assumed (it only matters for further training).
 
 use crate::config::Config;
-use crate::model::{Model, ParamLayout};
+use crate::model::{Model, ParamLayout, TensorSpec};
 use crate::tokenizer::Tokenizer;
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, TensorInfo, TensorView};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
@@ -111,10 +111,9 @@ pub fn load_with_extras(
     vocab: Option<&Tokenizer>,
     extra_prefixes: &[&str],
 ) -> Result<(Loaded, Extras), CheckpointError> {
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| CheckpointError(format!("not a valid safetensors file: {e}")))?;
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| CheckpointError(format!("not a valid safetensors file: {e}")))?;
+    let (_, header) =
+        SafeTensors::read_metadata(bytes).map_err(|e| describe_safetensors_error(bytes, e))?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| describe_safetensors_error(bytes, e))?;
     let metadata = header.metadata().clone().unwrap_or_default();
 
     let (config, config_inferred) = match metadata.get("config") {
@@ -156,20 +155,29 @@ pub fn load_with_extras(
         ));
     }
 
-    let mut model = Model::zeros(config);
-    let layout: &ParamLayout = &model.layout;
-    let mut extras = Extras::new();
-    let mut seen = BTreeSet::new();
+    // First check every tensor's name, dtype and shape against the config from the header
+    // alone, so that a file that does not match its config is refused before we allocate the
+    // parameters (a small file must not make us allocate up to MAX_PARAMS).
+    let layout = ParamLayout::new(&config);
+    // Name → tensor, so a model with many tensors loads in linear time.
+    let by_name: HashMap<&str, &TensorSpec> = layout
+        .tensors
+        .iter()
+        .map(|t| (t.name.as_str(), t))
+        .collect();
     let mut names = st.names();
     names.sort_unstable();
+    names.retain(|n| !is_tril_buffer(n));
+    let mut views = Vec::with_capacity(names.len());
     for name in names {
-        if is_tril_buffer(name) {
-            continue;
-        }
         let view = st
             .tensor(name)
             .map_err(|e| CheckpointError(format!("tensor '{name}': {e}")))?;
-        if let Some(spec) = layout.find(name) {
+        let spec = by_name.get(name).copied();
+        if spec.is_some() || extra_prefixes.iter().any(|p| name.starts_with(p)) {
+            check_f32(name, &view)?;
+        }
+        if let Some(spec) = spec {
             if view.shape() != spec.shape.as_slice() {
                 return err(format!(
                     "tensor '{name}' has shape {:?}, expected {:?} for config {}",
@@ -178,23 +186,43 @@ pub fn load_with_extras(
                     config_summary(&config)
                 ));
             }
-            let range = spec.range();
-            read_f32(name, &view, &mut model.params[range])?;
-            seen.insert(name.to_string());
-        } else if extra_prefixes.iter().any(|p| name.starts_with(p)) {
-            let mut buf = vec![0.0; view.shape().iter().product()];
-            read_f32(name, &view, &mut buf)?;
-            extras.insert(name.to_string(), buf);
-        } else {
+        } else if !extra_prefixes.iter().any(|p| name.starts_with(p)) {
             return err(format!(
                 "unexpected tensor '{name}' (not a parameter of config {})",
                 config_summary(&config)
             ));
         }
+        views.push((name, view, spec));
     }
-    if let Some(missing) = layout.tensors.iter().find(|t| !seen.contains(&t.name)) {
+    let seen: BTreeSet<&str> = views
+        .iter()
+        .filter_map(|(_, _, s)| s.map(|s| s.name.as_str()))
+        .collect();
+    if let Some(missing) = layout
+        .tensors
+        .iter()
+        .find(|t| !seen.contains(t.name.as_str()))
+    {
         return err(format!("missing tensor '{}'", missing.name));
     }
+
+    let mut params = vec![0.0f32; layout.total];
+    let mut extras = Extras::new();
+    for (name, view, spec) in &views {
+        match spec {
+            Some(spec) => read_f32(name, view, &mut params[spec.range()])?,
+            None => {
+                let mut buf = vec![0.0; view.shape().iter().product()];
+                read_f32(name, view, &mut buf)?;
+                extras.insert(name.to_string(), buf);
+            }
+        }
+    }
+    let model = Model {
+        config,
+        layout,
+        params,
+    };
     Ok((
         Loaded {
             model,
@@ -211,6 +239,95 @@ pub fn load(bytes: &[u8], vocab: Option<&Tokenizer>) -> Result<Loaded, Checkpoin
     load_with_extras(bytes, vocab, &[]).map(|(l, _)| l)
 }
 
+/// Turns a safetensors parse error into a message that says what is wrong with the file
+/// (the crate's own messages do not say which tensor or how many bytes).
+fn describe_safetensors_error(bytes: &[u8], e: SafeTensorError) -> CheckpointError {
+    let len = bytes.len();
+    let header_len = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+        .unwrap_or(0);
+    let msg = match e {
+        SafeTensorError::HeaderTooSmall => {
+            format!("the file is {len} bytes, too short to hold the 8-byte header length")
+        }
+        SafeTensorError::HeaderTooLarge => format!(
+            "the header length field says {header_len} bytes, over safetensors' 100 MB limit"
+        ),
+        SafeTensorError::InvalidHeaderLength => format!(
+            "the header length field says {header_len} bytes but only {} bytes follow it \
+             (truncated file?)",
+            len.saturating_sub(8)
+        ),
+        SafeTensorError::InvalidHeader(u) => format!("the header is not UTF-8 ({u})"),
+        SafeTensorError::InvalidHeaderDeserialization(j) => {
+            format!("the header is not valid safetensors JSON ({j})")
+        }
+        SafeTensorError::MetadataIncompleteBuffer => {
+            let data = len.saturating_sub(8).saturating_sub(header_len as usize);
+            match header_tensors(bytes)
+                .and_then(|ts| ts.iter().map(|(_, i)| i.data_offsets.1).max())
+            {
+                Some(declared) if declared > data => format!(
+                    "the header declares {declared} bytes of tensor data but the file holds only \
+                     {data} (truncated file?)"
+                ),
+                Some(declared) => format!(
+                    "the header declares {declared} bytes of tensor data but the file holds {data}: \
+                     {} unexplained bytes at the end",
+                    data - declared
+                ),
+                None => "the tensor data does not cover the file".to_string(),
+            }
+        }
+        SafeTensorError::InvalidOffset(name) => format!(
+            "tensor '{name}' has data_offsets that overlap another tensor, leave a gap or run \
+             backwards"
+        ),
+        SafeTensorError::TensorInvalidInfo => {
+            let bad = header_tensors(bytes).and_then(|ts| {
+                ts.into_iter().find(|(_, i)| {
+                    let n = i.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+                    let bytes = n
+                        .and_then(|n| n.checked_mul(i.dtype.bitsize()))
+                        .map(|b| b / 8);
+                    Some(i.data_offsets.1.wrapping_sub(i.data_offsets.0)) != bytes
+                })
+            });
+            match bad {
+                Some((name, i)) => format!(
+                    "tensor '{name}' has dtype {:?} and shape {:?} but its data_offsets \
+                     {:?} span {} bytes",
+                    i.dtype,
+                    i.shape,
+                    i.data_offsets,
+                    i.data_offsets.1.wrapping_sub(i.data_offsets.0)
+                ),
+                None => "a tensor's byte range does not match its shape and dtype".to_string(),
+            }
+        }
+        SafeTensorError::ValidationOverflow => {
+            "a tensor's shape is so large that its byte size overflows".to_string()
+        }
+        other => other.to_string(),
+    };
+    CheckpointError(format!("not a valid safetensors file: {msg}"))
+}
+
+/// The header's tensor entries, parsed leniently (for error messages only).
+fn header_tensors(bytes: &[u8]) -> Option<Vec<(String, TensorInfo)>> {
+    let n = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+    let header = bytes.get(8..8usize.checked_add(n)?)?;
+    let map: HashMap<String, serde_json::Value> = serde_json::from_slice(header).ok()?;
+    let mut out: Vec<(String, TensorInfo)> = map
+        .into_iter()
+        .filter(|(k, _)| k != "__metadata__")
+        .filter_map(|(k, v)| Some((k, serde_json::from_value(v).ok()?)))
+        .collect();
+    out.sort_by_key(|(_, i)| i.data_offsets);
+    Some(out)
+}
+
 fn config_summary(c: &Config) -> String {
     format!(
         "V={} C={} H={} L={} T={}",
@@ -218,14 +335,19 @@ fn config_summary(c: &Config) -> String {
     )
 }
 
-/// Copies an F32 little-endian tensor into `out`, refusing other dtypes and non-finite values.
-fn read_f32(name: &str, view: &TensorView, out: &mut [f32]) -> Result<(), CheckpointError> {
+fn check_f32(name: &str, view: &TensorView) -> Result<(), CheckpointError> {
     if view.dtype() != Dtype::F32 {
         return err(format!(
             "tensor '{name}' has dtype {:?}, expected F32",
             view.dtype()
         ));
     }
+    Ok(())
+}
+
+/// Copies an F32 little-endian tensor into `out`, refusing other dtypes and non-finite values.
+fn read_f32(name: &str, view: &TensorView, out: &mut [f32]) -> Result<(), CheckpointError> {
+    check_f32(name, view)?;
     let data = view.data();
     if data.len() != out.len() * 4 {
         return err(format!(

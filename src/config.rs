@@ -15,6 +15,11 @@ pub const MAX_BLOCK: usize = 4_096;
 pub const MAX_PARAMS: usize = 64 << 20;
 /// At most 64 M f32 for the attention probabilities of one sequence (`L·H·T·T`).
 pub const MAX_ATTENTION: usize = 64 << 20;
+/// At most 128 M f32 (512 MB) for every activation and gradient buffer of one sequence
+/// (`RunState` with its training buffers, see [`Config::activation_floats`]). Without this a
+/// config inside every other bound (e.g. vocab 65,536 with block 4,096) would ask for ~3 GB of
+/// `[T, V]` logits, probabilities and their gradient.
+pub const MAX_ACTIVATIONS: usize = 128 << 20;
 
 /// gpt.py's hyper-parameters. `dropout` is only used in training.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -106,7 +111,35 @@ impl Config {
                 "attention buffer n_layer·n_head·block_size² = {attention} exceeds the limit {MAX_ATTENTION}"
             )));
         }
+        let activations = self.activation_floats_u128();
+        if activations > MAX_ACTIVATIONS as u128 {
+            return Err(ConfigError(format!(
+                "activation buffers of one sequence ({activations} values for block_size {}, \
+                 vocab_size {}, n_embd {}, n_layer {}) exceed the limit {MAX_ACTIVATIONS}",
+                self.block_size, self.vocab_size, self.n_embd, self.n_layer
+            )));
+        }
         Ok(())
+    }
+
+    /// An upper estimate of the f32 values one sequence's forward + backward buffers hold
+    /// (`model::RunState` with its training buffers): per layer ~17·T·C + 2·H·T² + 4·T, plus
+    /// the residual streams, and 3·T·V for logits, probabilities and their gradient.
+    fn activation_floats_u128(&self) -> u128 {
+        let (v, c, h, l, t) = (
+            self.vocab_size as u128,
+            self.n_embd as u128,
+            self.n_head as u128,
+            self.n_layer as u128,
+            self.block_size as u128,
+        );
+        let per_layer = 20 * t * c + 2 * h * t * t + 4 * t;
+        l * per_layer + (l + 1) * t * c + 17 * t * c + 3 * t * v + 4 * t + c
+    }
+
+    /// See [`MAX_ACTIVATIONS`]; meaningful once [`Config::validate`] has passed.
+    pub fn activation_floats(&self) -> usize {
+        self.activation_floats_u128() as usize
     }
 
     fn param_count_u128(&self) -> u128 {
@@ -167,5 +200,26 @@ mod tests {
             ..ok
         };
         assert!(bad.validate().unwrap_err().0.contains("parameters"));
+    }
+
+    /// Regression: every single bound held, but one sequence's `[T, V]` buffers alone were
+    /// 3 × 4096 × 65536 f32 = 3 GB, allocated by `RunState::new` before any check.
+    #[test]
+    fn rejects_configs_whose_activations_are_absurd() {
+        let bad = Config {
+            vocab_size: MAX_VOCAB,
+            n_embd: 1,
+            n_head: 1,
+            n_layer: 1,
+            block_size: MAX_BLOCK,
+            dropout: 0.0,
+        };
+        assert!(bad.param_count() <= MAX_PARAMS);
+        let e = bad.validate().unwrap_err().0;
+        assert!(e.contains("activation buffers"), "{e}");
+        // The product and the largest vocabulary at the product's shape stay well inside.
+        assert!(Config::product(89).validate().is_ok());
+        assert!(Config::product(MAX_VOCAB).validate().is_ok());
+        assert!(Config::product(89).activation_floats() < MAX_ACTIVATIONS / 50);
     }
 }

@@ -7,6 +7,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod kernels;
+pub mod kv_cache;
 pub mod model;
 pub mod rng;
 pub mod tokenizer;

@@ -12,7 +12,7 @@
 //! then `ln_f` and `lm_head` (with bias).
 
 use crate::config::Config;
-use crate::kernels::{self, axpy, dot};
+use crate::kernels::{self, AttnDims};
 use crate::rng::Rng;
 use std::fmt;
 
@@ -290,9 +290,11 @@ pub struct LayerActs {
     pub ln1_rstd: Vec<f32>,
     /// `[T, 3C]`: queries, keys, values of all heads.
     pub qkv: Vec<f32>,
-    /// `[H, T, T]` post-softmax attention (before dropout); zero above the diagonal.
+    /// `[H, T, Tp]` post-softmax attention (before dropout); zero above the diagonal. Rows have
+    /// stride `Tp` = T rounded up to 8 (see [`att_stride`]); use [`RunState::attention_probs`].
     pub att_probs: Vec<f32>,
-    /// `[H, T, T]` dropout multipliers for the attention probabilities (training only).
+    /// `[H, T, Tp]` dropout multipliers for the attention probabilities (training only; only the
+    /// causal entries are drawn, the rest stay 0).
     pub att_mask: Vec<f32>,
     /// `[T, C]` concatenated head outputs.
     pub att_out: Vec<f32>,
@@ -327,15 +329,20 @@ pub struct RunState {
     pub probs: Vec<f32>,
     /// Scratch `[T, C]` for projections and MLP outputs before the residual add.
     scratch: Vec<f32>,
+    /// Attention scratch: scores / d(probs) `[T, Tp]`, dropped-out probabilities `[T, Tp]`
+    /// (training), d(scores) `[T, Tp]` (training), one head's keys or values transposed `[hs, Tp]`.
+    /// The upper triangles of `att_pd` and `att_ds` are kept at 0.
+    att_sc: Vec<f32>,
+    att_pd: Vec<f32>,
+    att_ds: Vec<f32>,
+    att_t: Vec<f32>,
     // Gradient scratch for backward.
     d_resid: Vec<f32>,
     d_ln: Vec<f32>,
     d_qkv: Vec<f32>,
     d_att_out: Vec<f32>,
-    d_fc1: Vec<f32>,
     d_relu: Vec<f32>,
     d_logits: Vec<f32>,
-    d_row: Vec<f32>,
     d_tmp: Vec<f32>,
 }
 
@@ -353,7 +360,7 @@ impl RunState {
             ln1_mean: vec![0.0; t],
             ln1_rstd: vec![0.0; t],
             qkv: vec![0.0; t * 3 * c],
-            att_probs: vec![0.0; h * t * t],
+            att_probs: vec![0.0; h * t * att_stride(t)],
             att_mask: Vec::new(),
             att_out: vec![0.0; t * c],
             proj_mask: Vec::new(),
@@ -376,27 +383,34 @@ impl RunState {
             logits: vec![0.0; t * v],
             probs: vec![0.0; t * v],
             scratch: vec![0.0; t * c],
+            att_sc: vec![0.0; t * att_stride(t)],
+            att_pd: Vec::new(),
+            att_ds: Vec::new(),
+            att_t: vec![0.0; cfg.head_size() * att_stride(t)],
             d_resid: Vec::new(),
             d_ln: Vec::new(),
             d_qkv: Vec::new(),
             d_att_out: Vec::new(),
-            d_fc1: Vec::new(),
             d_relu: Vec::new(),
             d_logits: Vec::new(),
-            d_row: Vec::new(),
             d_tmp: Vec::new(),
         }
     }
 
     /// Copies the attention probabilities of the last forward out as `[L, H, T, T]`
-    /// (the buffers are `[H, block_size, block_size]` per layer; rows and columns past T dropped).
+    /// (the buffers are `[H, block_size, Tp]` per layer; rows and columns past T dropped).
     pub fn attention_probs(&self, t: usize) -> Vec<f32> {
         let t_cap = self.lnf_mean.len();
-        let mut out = Vec::new();
+        let tp = att_stride(t_cap);
+        let n_head = self
+            .layers
+            .first()
+            .map_or(0, |l| l.att_probs.len() / (t_cap * tp));
+        let mut out = Vec::with_capacity(self.layers.len() * n_head * t * t);
         for l in &self.layers {
-            for head_rows in l.att_probs.chunks_exact(t_cap * t_cap) {
+            for head_rows in l.att_probs.chunks_exact(t_cap * tp) {
                 for q in 0..t {
-                    out.extend_from_slice(&head_rows[q * t_cap..][..t]);
+                    out.extend_from_slice(&head_rows[q * tp..][..t]);
                 }
             }
         }
@@ -418,115 +432,72 @@ impl RunState {
         self.d_ln = vec![0.0; t * c];
         self.d_qkv = vec![0.0; t * 3 * c];
         self.d_att_out = vec![0.0; t * c];
-        self.d_fc1 = vec![0.0; t * f];
         self.d_relu = vec![0.0; t * f];
         self.d_logits = vec![0.0; t * v];
-        self.d_row = vec![0.0; t + c];
         self.d_tmp = vec![0.0; t * c];
+        self.att_pd = vec![0.0; t * att_stride(t)];
+        self.att_ds = vec![0.0; t * att_stride(t)];
         for l in &mut self.layers {
-            l.att_mask = vec![0.0; h * t * t];
+            l.att_mask = vec![0.0; h * t * att_stride(t)];
             l.proj_mask = vec![0.0; t * c];
             l.fc2_mask = vec![0.0; t * c];
         }
     }
 }
 
+/// Row stride of the per-head `[T, T]` attention matrices: T rounded up to 8 floats, so every
+/// row can be processed in whole vectors.
+pub fn att_stride(t_cap: usize) -> usize {
+    t_cap.div_ceil(8) * 8
+}
+
+/// One inverted-dropout multiplier: 0 with probability p, else `keep` = 1/(1-p). `thr` is
+/// [`dropout_threshold`]`(p)`; the result equals `if rng.uniform() < p { 0 } else { keep }`.
+#[inline(always)]
+fn dropout_draw(rng: &mut Rng, thr: u64, keep: f32) -> f32 {
+    // uniform() is (x >> 40) · 2^-24 exactly, so `uniform < p` ⟺ `(x >> 40) < ceil(p · 2^24)`.
+    if (rng.next_u64() >> 40) < thr {
+        0.0
+    } else {
+        keep
+    }
+}
+
+fn dropout_threshold(p: f32) -> u64 {
+    (p as f64 * (1u64 << 24) as f64).ceil() as u64
+}
+
 /// Fills `mask` with inverted-dropout multipliers: 0 with probability p, else 1/(1-p).
 fn dropout_mask(mask: &mut [f32], p: f32, rng: &mut Rng) {
-    let keep = 1.0 / (1.0 - p);
+    let (thr, keep) = (dropout_threshold(p), 1.0 / (1.0 - p));
     for m in mask.iter_mut() {
-        *m = if rng.uniform() < p { 0.0 } else { keep };
+        *m = dropout_draw(rng, thr, keep);
     }
 }
 
-/// Causal self-attention of all heads for one sequence.
-/// qkv `[T, 3C]` → att_probs `[H, Tcap, Tcap]` (rows `0..T` filled, causal), out `[T, C]`.
-/// With `att_mask` (`[H, Tcap, Tcap]` dropout multipliers) the probabilities are dropped out
-/// before multiplying the values, as in gpt.py's `Head`.
-#[allow(clippy::too_many_arguments)]
-fn attention_forward(
-    out: &mut [f32],
-    att_probs: &mut [f32],
-    att_mask: Option<&[f32]>,
-    qkv: &[f32],
+/// The attention dropout multipliers `[H, t_cap, tp]` for a sequence of `t` tokens. The random
+/// stream is consumed as if a dense `[H, t_cap, t_cap]` mask were drawn in row-major order
+/// (which is what earlier versions did), but only the causal entries `k ≤ q < t` are computed;
+/// the others are skipped, since they multiply probabilities that are 0.
+fn attention_dropout_mask(
+    mask: &mut [f32],
+    p: f32,
+    rng: &mut Rng,
+    n_head: usize,
     t: usize,
     t_cap: usize,
-    c: usize,
-    n_head: usize,
 ) {
-    let hs = c / n_head;
-    let scale = (hs as f32).powf(-0.5);
-    out[..t * c].fill(0.0);
+    let tp = att_stride(t_cap);
+    let (thr, keep) = (dropout_threshold(p), 1.0 / (1.0 - p));
     for h in 0..n_head {
         for q in 0..t {
-            let qv = &qkv[q * 3 * c + h * hs..][..hs];
-            let row = &mut att_probs[(h * t_cap + q) * t_cap..][..t_cap];
-            for k in 0..=q {
-                row[k] = dot(qv, &qkv[k * 3 * c + c + h * hs..][..hs]) * scale;
+            let row = &mut mask[(h * t_cap + q) * tp..][..=q];
+            for m in row.iter_mut() {
+                *m = dropout_draw(rng, thr, keep);
             }
-            kernels::softmax_inplace(&mut row[..=q]);
-            row[q + 1..].fill(0.0);
-            let o = &mut out[q * c + h * hs..][..hs];
-            let mask_row = att_mask.map(|m| &m[(h * t_cap + q) * t_cap..][..t_cap]);
-            for k in 0..=q {
-                let p = match mask_row {
-                    Some(m) => row[k] * m[k],
-                    None => row[k],
-                };
-                axpy(o, p, &qkv[k * 3 * c + 2 * c + h * hs..][..hs]);
-            }
+            rng.skip((t_cap - q - 1) as u64);
         }
-    }
-}
-
-/// Backward of [`attention_forward`]: d_out `[T, C]` → d_qkv `[T, 3C]` (overwritten).
-/// d_scratch holds at least `Tcap + hs` floats.
-#[allow(clippy::too_many_arguments)]
-fn attention_backward(
-    d_qkv: &mut [f32],
-    d_scratch: &mut [f32],
-    d_out: &[f32],
-    qkv: &[f32],
-    att_probs: &[f32],
-    att_mask: Option<&[f32]>,
-    t: usize,
-    t_cap: usize,
-    c: usize,
-    n_head: usize,
-) {
-    let hs = c / n_head;
-    let scale = (hs as f32).powf(-0.5);
-    let (d_row, d_q) = d_scratch.split_at_mut(t_cap);
-    let d_q = &mut d_q[..hs];
-    d_qkv[..t * 3 * c].fill(0.0);
-    for h in 0..n_head {
-        for q in 0..t {
-            let row = &att_probs[(h * t_cap + q) * t_cap..][..=q];
-            let mask_row = att_mask.map(|m| &m[(h * t_cap + q) * t_cap..][..=q]);
-            let d_o = &d_out[q * c + h * hs..][..hs];
-            // d(prob) = d_out · v, through the dropout multiplier; and dv += p_dropped · d_out.
-            for k in 0..=q {
-                let vk = k * 3 * c + 2 * c + h * hs;
-                let m = mask_row.map_or(1.0, |m| m[k]);
-                d_row[k] = dot(d_o, &qkv[vk..vk + hs]) * m;
-                axpy(&mut d_qkv[vk..vk + hs], row[k] * m, d_o);
-            }
-            // softmax backward: d_score = p · (d_p − Σ p · d_p), then the scale.
-            d_q.fill(0.0);
-            let s: f32 = row.iter().zip(&d_row[..=q]).map(|(p, d)| p * d).sum();
-            for k in 0..=q {
-                let d_score = row[k] * (d_row[k] - s) * scale;
-                if d_score == 0.0 {
-                    continue;
-                }
-                let (qi, ki) = (q * 3 * c + h * hs, k * 3 * c + c + h * hs);
-                // dq += d_score · k ; dk += d_score · q
-                axpy(d_q, d_score, &qkv[ki..ki + hs]);
-                axpy(&mut d_qkv[ki..ki + hs], d_score, &qkv[qi..qi + hs]);
-            }
-            let qi = q * 3 * c + h * hs;
-            d_qkv[qi..qi + hs].copy_from_slice(d_q);
-        }
+        rng.skip(((t_cap - t) * t_cap) as u64);
     }
 }
 
@@ -599,20 +570,26 @@ impl Model {
             );
             let att_mask = match dropout.as_deref_mut() {
                 Some(rng) => {
-                    dropout_mask(&mut a.att_mask, cfg.dropout, rng);
+                    attention_dropout_mask(&mut a.att_mask, cfg.dropout, rng, cfg.n_head, t, t_cap);
                     Some(&a.att_mask[..])
                 }
                 None => None,
             };
-            attention_forward(
+            kernels::attention_forward(
+                AttnDims {
+                    t,
+                    t_cap,
+                    tp: att_stride(t_cap),
+                    c,
+                    n_head: cfg.n_head,
+                },
                 &mut a.att_out,
                 &mut a.att_probs,
                 att_mask,
                 &a.qkv,
-                t,
-                t_cap,
-                c,
-                cfg.n_head,
+                &mut state.att_sc,
+                &mut state.att_pd,
+                &mut state.att_t,
             );
             let proj = &mut state.scratch;
             kernels::matmul_forward(
@@ -700,20 +677,12 @@ impl Model {
         let targets = targets?;
         let mut loss = 0.0f64;
         for (pos, &target) in targets.iter().enumerate().take(t) {
-            let probs = &mut state.probs[pos * v..(pos + 1) * v];
-            probs.copy_from_slice(&state.logits[pos * v..(pos + 1) * v]);
-            kernels::softmax_inplace(probs);
-            let target = target as usize;
-            // log-softmax computed from the logits directly, so a tiny probability stays finite.
             let row = &state.logits[pos * v..(pos + 1) * v];
-            let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-            let lse = max as f64
-                + row
-                    .iter()
-                    .map(|&x| ((x - max) as f64).exp())
-                    .sum::<f64>()
-                    .ln();
-            loss += lse - row[target] as f64;
+            // One pass gives the softmax and log-sum-exp = max + ln Σ e^(x − max); the loss is
+            // formed from the logits directly, so a tiny probability stays finite.
+            let (max, sum) =
+                kernels::softmax_into(row, &mut state.probs[pos * v..(pos + 1) * v], 1.0);
+            loss += max as f64 + (sum as f64).ln() - row[target as usize] as f64;
         }
         Some((loss / t as f64) as f32)
     }
@@ -753,11 +722,10 @@ impl Model {
             d[targets[pos] as usize] -= s;
         }
         // lm_head and ln_f
-        state.d_ln[..t * c].fill(0.0);
         {
             let (gw, rest) = grads[lay.lm_w..].split_at_mut(v * c);
-            kernels::matmul_backward(
-                Some(&mut state.d_ln),
+            kernels::matmul_backward_set_dinp(
+                &mut state.d_ln,
                 gw,
                 Some(&mut rest[lay.lm_b - lay.lm_w - v * c..][..v]),
                 &state.d_logits,
@@ -795,11 +763,10 @@ impl Model {
                 &state.d_resid[..t * c],
                 dropout_on.then_some(&a.fc2_mask[..t * c]),
             );
-            state.d_relu[..t * f].fill(0.0);
             {
                 let (gw, gb) = two_slices(grads, lo.fc2_w, lo.fc2_b, c * f);
-                kernels::matmul_backward(
-                    Some(&mut state.d_relu),
+                kernels::matmul_backward_set_dinp(
+                    &mut state.d_relu,
                     gw,
                     Some(&mut gb[..c]),
                     d_mlp,
@@ -810,20 +777,17 @@ impl Model {
                     c,
                 );
             }
-            state.d_fc1[..t * f].fill(0.0);
-            kernels::relu_backward(
-                &mut state.d_fc1[..t * f],
-                &state.d_relu[..t * f],
-                &a.fc1[..t * f],
-            );
-            state.d_ln[..t * c].fill(0.0);
+            // ReLU backward in place: d_fc1 = d_relu where fc1 > 0, else 0.
+            for (d, &x) in state.d_relu[..t * f].iter_mut().zip(&a.fc1[..t * f]) {
+                *d = if x > 0.0 { *d } else { 0.0 };
+            }
             {
                 let (gw, gb) = two_slices(grads, lo.fc1_w, lo.fc1_b, f * c);
-                kernels::matmul_backward(
-                    Some(&mut state.d_ln),
+                kernels::matmul_backward_set_dinp(
+                    &mut state.d_ln,
                     gw,
                     Some(&mut gb[..f]),
-                    &state.d_fc1,
+                    &state.d_relu,
                     &a.ln2,
                     &p[lo.fc1_w..][..f * c],
                     t,
@@ -854,11 +818,10 @@ impl Model {
                 &state.d_resid[..t * c],
                 dropout_on.then_some(&a.proj_mask[..t * c]),
             );
-            state.d_att_out[..t * c].fill(0.0);
             {
                 let (gw, gb) = two_slices(grads, lo.proj_w, lo.proj_b, c * c);
-                kernels::matmul_backward(
-                    Some(&mut state.d_att_out),
+                kernels::matmul_backward_set_dinp(
+                    &mut state.d_att_out,
                     gw,
                     Some(&mut gb[..c]),
                     d_proj,
@@ -869,21 +832,26 @@ impl Model {
                     c,
                 );
             }
-            attention_backward(
+            kernels::attention_backward(
+                AttnDims {
+                    t,
+                    t_cap,
+                    tp: att_stride(t_cap),
+                    c,
+                    n_head: cfg.n_head,
+                },
                 &mut state.d_qkv,
-                &mut state.d_row,
                 &state.d_att_out,
                 &a.qkv,
                 &a.att_probs,
                 if dropout_on { Some(&a.att_mask) } else { None },
-                t,
-                t_cap,
-                c,
-                cfg.n_head,
+                &mut state.att_sc,
+                &mut state.att_ds,
+                &mut state.att_pd,
+                &mut state.att_t,
             );
-            state.d_ln[..t * c].fill(0.0);
-            kernels::matmul_backward(
-                Some(&mut state.d_ln),
+            kernels::matmul_backward_set_dinp(
+                &mut state.d_ln,
                 &mut grads[lo.qkv_w..][..3 * c * c],
                 None,
                 &state.d_qkv,

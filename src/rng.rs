@@ -31,6 +31,14 @@ impl Rng {
         z ^ (z >> 31)
     }
 
+    /// Advances the stream by `n` draws of [`Rng::next_u64`] without computing them
+    /// (SplitMix64's state is a counter), e.g. to skip dropout multipliers that are never used.
+    pub fn skip(&mut self, n: u64) {
+        self.state = self
+            .state
+            .wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    }
+
     /// Uniform in [0, 1) with 24 bits of precision.
     pub fn uniform(&mut self) -> f32 {
         (self.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
@@ -69,6 +77,12 @@ mod tests {
             assert!((0.0..1.0).contains(&u));
             assert!(r.below(7) < 7);
         }
+        let (mut a, mut b) = (Rng::new(9), Rng::new(9));
+        for _ in 0..37 {
+            a.next_u64();
+        }
+        b.skip(37);
+        assert_eq!(a.next_u64(), b.next_u64());
         assert_ne!(
             Rng::for_stream(1, &[0, 1]).next_u64(),
             Rng::for_stream(1, &[1, 0]).next_u64()

@@ -1,6 +1,7 @@
 //! Sampling the next character: temperature, top-k, seeded.
 
-use crate::model::{InputError, Model, RunState};
+use crate::kv_cache::KvCache;
+use crate::model::{InputError, Model};
 use crate::rng::Rng;
 
 /// Picks an id from `logits` `[V]`: temperature 0 is greedy (argmax, lowest id on ties);
@@ -60,6 +61,10 @@ pub struct SampleSettings {
 /// gpt.py's `generate`: crop the context to the last block_size ids, forward, sample, append.
 /// An empty prompt starts from id 0, as gpt.py's `torch.zeros((1, 1))` context does (the
 /// start id is not returned). Calls `on_token` with each new id; stops early if it returns false.
+///
+/// The forward is incremental ([`KvCache`]): one position's work per character while the
+/// context fits in block_size, an exact batched rebuild of the cropped window after that. The
+/// probabilities are those of a full forward on the cropped context (up to float rounding).
 pub fn generate(
     model: &Model,
     prompt: &[u32],
@@ -75,13 +80,16 @@ pub fn generate(
     };
     let start = ids.len();
     let mut rng = Rng::new(settings.seed);
-    let mut state = RunState::new(&model.config);
-    let v = model.config.vocab_size;
+    let mut cache = KvCache::new(&model.config, false);
     for _ in 0..n_new {
         let ctx = &ids[ids.len().saturating_sub(model.config.block_size)..];
-        model.forward(&mut state, ctx, None, None);
-        let last = &state.logits[(ctx.len() - 1) * v..ctx.len() * v];
-        let next = sample_next(last, settings.temperature, settings.top_k, &mut rng);
+        cache.sync(model, ctx)?;
+        let next = sample_next(
+            cache.logits(),
+            settings.temperature,
+            settings.top_k,
+            &mut rng,
+        );
         ids.push(next);
         if !on_token(next) {
             break;

@@ -447,3 +447,129 @@ impl Sampler {
         }
     }
 }
+
+/// Incremental inference for the page (see `kv_cache.rs`): keeps the keys and values, the
+/// attention and the logits of the current context, so a keystroke that appends text computes
+/// only the new positions, and an edit recomputes from the first changed character. Results are
+/// those of `Model.forward` on the same ids (cropped to the last block_size), up to float
+/// rounding. If the model's weights changed since the last call (training), everything is
+/// recomputed.
+#[wasm_bindgen]
+pub struct KvSession {
+    cache: crate::kv_cache::KvCache,
+    /// Fingerprints of the weights the cache was built from (full, and every 61st weight).
+    fingerprint: u64,
+    sampled: u64,
+    cropped: usize,
+}
+
+#[wasm_bindgen]
+impl KvSession {
+    #[wasm_bindgen(constructor)]
+    pub fn new(model: &Model) -> KvSession {
+        KvSession {
+            cache: crate::kv_cache::KvCache::new(&model.core.config, true),
+            fingerprint: crate::kv_cache::params_fingerprint(&model.core.params),
+            sampled: crate::kv_cache::params_fingerprint_sampled(&model.core.params, 61),
+            cropped: 0,
+        }
+    }
+
+    /// Brings the session to `ids` (cropped to the last block_size, as `forward` does). Returns
+    /// how many positions were reused: attention rows and logits of positions `0..reused` are
+    /// unchanged since the previous call (see `attentionRows(reused)`).
+    pub fn sync(&mut self, model: &Model, ids: &[u32]) -> Result<usize, JsError> {
+        if model.core.config != *self.cache.config() {
+            self.cache = crate::kv_cache::KvCache::new(&model.core.config, true);
+        }
+        let f = crate::kv_cache::params_fingerprint(&model.core.params);
+        if f != self.fingerprint {
+            self.cache.clear();
+            self.fingerprint = f;
+            self.sampled = crate::kv_cache::params_fingerprint_sampled(&model.core.params, 61);
+        }
+        let seen = model.core.prepare_ids(ids).map_err(js_err)?;
+        self.cropped = ids.len() - seen.len();
+        let info = self.cache.sync(&model.core, seen).map_err(js_err)?;
+        Ok(info.reused)
+    }
+
+    /// Positions held (≤ block_size).
+    #[wasm_bindgen(getter)]
+    pub fn t(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// How many ids of the last `sync` were dropped from the front (longer than block_size).
+    #[wasm_bindgen(getter)]
+    pub fn cropped(&self) -> usize {
+        self.cropped
+    }
+
+    /// `[V]` logits of the last position.
+    #[wasm_bindgen(js_name = lastLogits)]
+    pub fn last_logits(&self) -> Float32Array {
+        Float32Array::from(self.cache.logits())
+    }
+
+    /// `[T, V]` logits of every position (as `ForwardOutput.logits`).
+    pub fn logits(&self) -> Float32Array {
+        Float32Array::from(self.cache.all_logits().unwrap_or(&[]))
+    }
+
+    /// Softmax of the last position's logits / temperature (`[V]`), as `Model.nextProbs`.
+    #[wasm_bindgen(js_name = nextProbs)]
+    pub fn next_probs(&self, temperature: f32) -> Float32Array {
+        let temp = if temperature > 0.0 && temperature.is_finite() {
+            temperature
+        } else {
+            1.0
+        };
+        let mut row: Vec<f32> = self.cache.logits().iter().map(|l| l / temp).collect();
+        crate::kernels::softmax_inplace(&mut row);
+        Float32Array::from(row.as_slice())
+    }
+
+    /// Attention of queries `from..T` as `[L, H, T − from, T]` (zero above the diagonal).
+    #[wasm_bindgen(js_name = attentionRows)]
+    pub fn attention_rows(&self, from: usize) -> Float32Array {
+        Float32Array::from(
+            self.cache
+                .attention_rows(from)
+                .unwrap_or_default()
+                .as_slice(),
+        )
+    }
+
+    /// `[L, H, T, T]` attention of the whole context (as `ForwardOutput.attention`).
+    pub fn attention(&self) -> Float32Array {
+        self.attention_rows(0)
+    }
+
+    /// Streaming generation: samples the next id from the last position (temperature 0 =
+    /// greedy, top_k 0 = all), appends it (cropping to block_size like gpt.py) and returns it.
+    /// Call `sync` with the prompt first.
+    #[wasm_bindgen(js_name = sampleAppend)]
+    pub fn sample_append(
+        &mut self,
+        model: &Model,
+        temperature: f32,
+        top_k: usize,
+        sampler: &mut Sampler,
+    ) -> Result<u32, JsError> {
+        if self.cache.is_empty() {
+            return Err(js_err("empty context: call sync with the prompt first"));
+        }
+        // A cheap check per character: training moves every weight, so a sample suffices.
+        if model.core.config != *self.cache.config()
+            || crate::kv_cache::params_fingerprint_sampled(&model.core.params, 61) != self.sampled
+        {
+            return Err(js_err(
+                "the model changed since the last sync: call sync again",
+            ));
+        }
+        let next = sample_next(self.cache.logits(), temperature, top_k, &mut sampler.rng);
+        self.cache.push(&model.core, next).map_err(js_err)?;
+        Ok(next)
+    }
+}
