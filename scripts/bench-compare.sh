@@ -112,6 +112,13 @@ for fig, b, o, r, tgt, met in rows:
 lines.append("")
 lines.append(f"wasm size: {wasm.get('wasm_bytes', 0) / 1024:.1f} KB ({wasm.get('wasm_gzip_bytes', 0) / 1024:.1f} KB gzip) "
              "for the Node build; the page keystroke target (p95 ≤ 16 ms) is measured by the e2e test, not here.")
+kv = [(name, rep.get("gen_within_block_chars_per_s")) for name, rep in (("native", n1), ("wasm", w1))]
+if all(v for _, v in kv):
+    lines.append("")
+    lines.append("KV-cache decode alone (1-token prompt, 127 new characters, no window rebuild; not in "
+                 "torch_gpt.py): " + ", ".join(f"{n} {v:,.0f} chars/s" for n, v in kv) + ". Past block_size, "
+                 "gpt.py's crop moves every character to a new absolute position, so each further character "
+                 "needs an exact rebuild of the whole 128-character window (a forward pass).")
 text = "\n".join(lines) + "\n"
 print(text)
 if out:

@@ -58,9 +58,10 @@ if (!wasmFile || !jsFile) usage(`${opts.pkg} does not look like a wasm-pack pack
 
 // Load: `--target web` packages are ES modules with a default init(); `--target nodejs` ones are
 // CommonJS that instantiate on require.
-const pkgJson = JSON.parse(readFileSync(join(opts.pkg, "package.json"), "utf8"));
+const glue = readFileSync(join(opts.pkg, jsFile), "utf8");
+const isEsm = /^export /m.test(glue);
 let wasm;
-if (pkgJson.type === "module") {
+if (isEsm) {
   wasm = await import(pathToFileURL(join(opts.pkg, jsFile)).href);
   const bytes = readFileSync(join(opts.pkg, wasmFile));
   await wasm.default({ module_or_path: bytes });

@@ -24,6 +24,7 @@ export PATH="$CARGO_BIN:$PATH"
 WASM_PACK_VERSION="0.15.1"
 WASM_BINDGEN_VERSION="0.2.130"  # must match the `wasm-bindgen = "=..."` pin in Cargo.toml
 GECKODRIVER_VERSION="0.37.1"
+CARGO_FUZZ_VERSION="0.13.2"     # fuzz smoke run (scripts/fuzz-smoke.sh), RUSTC_BOOTSTRAP=1 on stable
 
 step() { printf '\n==> %s\n' "$*"; }
 info() { printf '    %s\n' "$*"; }
@@ -139,6 +140,7 @@ step "Cargo tools (crates.io)"
 cargo_tool wasm-pack "$WASM_PACK_VERSION" yes wasm-pack
 cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" no wasm-bindgen wasm-bindgen-test-runner
 cargo_tool geckodriver "$GECKODRIVER_VERSION" yes geckodriver
+cargo_tool cargo-fuzz "$CARGO_FUZZ_VERSION" yes cargo-fuzz
 
 # ---------------------------------------------------------------------------------------------
 step "npm packages (repository root)"

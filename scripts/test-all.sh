@@ -8,7 +8,9 @@
 #   3. cargo test --release
 #   4. wasm-pack test --headless --firefox --release --mode no-install   (wasm32, in Firefox)
 #   5. scripts/build-wasm.sh                                            (www/pkg)
-#   6. node --test tests/e2e/                                           (if tests/e2e/ exists)
+#   6. kgpt bench --quick, the wasm bench under Node --quick, a fuzz smoke run (benchmarks only
+#      have to run here; their timings are not asserted)
+#   7. node --test tests/e2e/                                           (if tests/e2e/ exists)
 #
 # Tools come from scripts/setup.sh (~/.cargo/bin, node_modules/.bin).
 set -euo pipefail
@@ -73,10 +75,14 @@ skip() {
 
 run "cargo fmt --all -- --check" cargo fmt --all -- --check
 run "cargo clippy --all-targets -- -D warnings" cargo clippy --all-targets -- -D warnings
+run "cargo clippy (wasm32)" cargo clippy --target wasm32-unknown-unknown --all-targets -- -D warnings
 run "cargo test --release" cargo test --release
+run "kgpt bench --quick (smoke)" cargo run --release --quiet -- bench --quick --threads 1,2 --json-out target/bench-smoke.json
 run "wasm-pack test --headless --firefox --release" \
     wasm-pack test --headless --firefox --release --mode no-install
 run "scripts/build-wasm.sh" bash scripts/build-wasm.sh
+run "wasm bench under Node --quick (smoke)" node scripts/bench-wasm.mjs --pkg www/pkg --quick --json-out target/bench-wasm-smoke.json
+run "fuzz smoke (each target a few seconds)" bash scripts/fuzz-smoke.sh
 if [ -d tests/e2e ]; then
     run "node --test tests/e2e/" node --test tests/e2e/
 else

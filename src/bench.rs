@@ -97,6 +97,25 @@ pub fn run_bench(
             r.insert(format!("{label}_s"), json!(med));
         }
 
+        // Not in torch_gpt.py: generation that stays inside block_size (1-token prompt, block_size − 1
+        // new characters), i.e. pure KV-cache decode steps without the window rebuilds that
+        // gpt.py's cropping forces once the context is longer than block_size.
+        {
+            let n_in = t - 1;
+            let settings = SampleSettings {
+                temperature: 1.0,
+                top_k: 0,
+                seed: 0,
+            };
+            let (med, _) = median_time(clock, 1, if q { 3 } else { 10 }, &mut || {
+                let _ = generate(&model, &[0], n_in, settings, |_| true);
+            });
+            r.insert(
+                "gen_within_block_chars_per_s".into(),
+                json!(n_in as f64 / med),
+            );
+        }
+
         for b in [16usize, 32] {
             let mut trainer = Trainer::new(&model, nt);
             let batch = Batch {

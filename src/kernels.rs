@@ -385,58 +385,37 @@ pub fn layernorm_forward(
     n_rows: usize,
     c: usize,
 ) {
-    for n in 0..n_rows {
-        let x = &inp[n * c..(n + 1) * c];
-        let m = x.iter().sum::<f32>() / c as f32;
-        let var = x.iter().map(|v| (v - m) * (v - m)).sum::<f32>() / c as f32;
-        let s = 1.0 / (var + LN_EPS).sqrt();
-        let o = &mut out[n * c..(n + 1) * c];
-        for i in 0..c {
-            o[i] = (x[i] - m) * s * weight[i] + bias[i];
-        }
-        mean[n] = m;
-        rstd[n] = s;
-    }
+    layernorm_forward_impl(out, mean, rstd, inp, weight, bias, n_rows, c, LN_EPS)
 }
 
-/// Backward of [`layernorm_forward`], accumulating into dinp `[n_rows, c]`, dweight and dbias `[c]`.
-#[allow(clippy::too_many_arguments)]
-pub fn layernorm_backward(
-    dinp: &mut [f32],
-    dweight: &mut [f32],
-    dbias: &mut [f32],
-    dout: &[f32],
-    inp: &[f32],
-    weight: &[f32],
-    mean: &[f32],
-    rstd: &[f32],
-    n_rows: usize,
-    c: usize,
-) {
-    for n in 0..n_rows {
-        let x = &inp[n * c..(n + 1) * c];
-        let d = &dout[n * c..(n + 1) * c];
-        let (m, s) = (mean[n], rstd[n]);
-        // The two reductions of the LayerNorm gradient (llm.c's dnorm_mean, dnorm_norm_mean).
-        let mut dnorm_mean = 0.0f32;
-        let mut dnorm_norm_mean = 0.0f32;
-        for i in 0..c {
-            let norm = (x[i] - m) * s;
-            let dnorm = weight[i] * d[i];
-            dnorm_mean += dnorm;
-            dnorm_norm_mean += dnorm * norm;
-        }
-        dnorm_mean /= c as f32;
-        dnorm_norm_mean /= c as f32;
-        let di = &mut dinp[n * c..(n + 1) * c];
-        for i in 0..c {
-            let norm = (x[i] - m) * s;
-            let dnorm = weight[i] * d[i];
-            dbias[i] += d[i];
-            dweight[i] += norm * d[i];
-            di[i] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
-        }
-    }
+dispatch! {
+    fn layernorm_forward_impl(
+        out: &mut [f32],
+        mean: &mut [f32],
+        rstd: &mut [f32],
+        inp: &[f32],
+        weight: &[f32],
+        bias: &[f32],
+        n_rows: usize,
+        c: usize,
+        eps: f32,
+    ) => layernorm_forward
+}
+
+dispatch! {
+    /// Backward of [`layernorm_forward`], accumulating into dinp `[n_rows, c]`, dweight and dbias `[c]`.
+    pub fn layernorm_backward(
+        dinp: &mut [f32],
+        dweight: &mut [f32],
+        dbias: &mut [f32],
+        dout: &[f32],
+        inp: &[f32],
+        weight: &[f32],
+        mean: &[f32],
+        rstd: &[f32],
+        n_rows: usize,
+        c: usize,
+    ) => layernorm_backward
 }
 
 /// ReLU: out = max(inp, 0). inp, out `[n]`.

@@ -39,7 +39,7 @@ pub(crate) struct Gemm<'a> {
 
 /// Rows of C computed together: each loaded B vector feeds `ROWS` FMAs (12 accumulators of
 /// 2 vectors; with the 2 B vectors and a broadcast that is 15 of AVX2's 16 registers).
-const ROWS: usize = 6;
+const ROWS: usize = if cfg!(target_arch = "wasm32") { 4 } else { 6 };
 
 /// Broadcast-form matrix product (llm.c's backward matmul shape): a tile of `R` rows × `NV`
 /// vectors of C stays in registers while the `p` loop streams rows of B past it.
@@ -411,23 +411,21 @@ pub(crate) fn matmul_forward_t<S: Simd>(
 ) {
     assert!(w.len() >= n_out * n_in && wt.len() >= n_out * n_in);
     transpose(wt, w, n_out, n_in);
-    s.gemm(
-        Gemm {
-            c: out,
-            c_rs: n_out,
-            a: inp,
-            a_rs: n_in,
-            a_cs: 1,
-            b: wt,
-            b_rs: n_out,
-            m: n_rows,
-            n: n_out,
-            k: n_in,
-            accumulate: false,
-            bias,
-            tri: Tri::Full,
-        },
-    );
+    s.gemm(Gemm {
+        c: out,
+        c_rs: n_out,
+        a: inp,
+        a_rs: n_in,
+        a_cs: 1,
+        b: wt,
+        b_rs: n_out,
+        m: n_rows,
+        n: n_out,
+        k: n_in,
+        accumulate: false,
+        bias,
+        tri: Tri::Full,
+    });
 }
 
 /// One row of a product with a row-major B: `out[j] = Σ_d a[d] · b[d·b_rs + j]` for
@@ -436,23 +434,21 @@ pub(crate) fn matmul_forward_t<S: Simd>(
 #[inline(always)]
 pub(crate) fn row_times_matrix<S: Simd>(s: S, out: &mut [f32], a: &[f32], b: &[f32], b_rs: usize) {
     let n = out.len();
-    s.gemm(
-        Gemm {
-            c: out,
-            c_rs: n,
-            a,
-            a_rs: 0,
-            a_cs: 1,
-            b,
-            b_rs,
-            m: 1,
-            n,
-            k: a.len(),
-            accumulate: false,
-            bias: None,
-            tri: Tri::Full,
-        },
-    );
+    s.gemm(Gemm {
+        c: out,
+        c_rs: n,
+        a,
+        a_rs: 0,
+        a_cs: 1,
+        b,
+        b_rs,
+        m: 1,
+        n,
+        k: a.len(),
+        accumulate: false,
+        bias: None,
+        tri: Tri::Full,
+    });
 }
 
 /// Backward of [`matmul_forward`]: dinp `[n_rows, n_in]` (+)= dout · w (added when
@@ -473,41 +469,37 @@ pub(crate) fn matmul_backward<S: Simd>(
     n_out: usize,
 ) {
     if let Some(dinp) = dinp {
-        s.gemm(
-            Gemm {
-                c: dinp,
-                c_rs: n_in,
-                a: dout,
-                a_rs: n_out,
-                a_cs: 1,
-                b: w,
-                b_rs: n_in,
-                m: n_rows,
-                n: n_in,
-                k: n_out,
-                accumulate: dinp_accumulate,
-                bias: None,
-                tri: Tri::Full,
-            },
-        );
-    }
-    s.gemm(
-        Gemm {
-            c: dw,
+        s.gemm(Gemm {
+            c: dinp,
             c_rs: n_in,
             a: dout,
-            a_rs: 1,
-            a_cs: n_out,
-            b: inp,
+            a_rs: n_out,
+            a_cs: 1,
+            b: w,
             b_rs: n_in,
-            m: n_out,
+            m: n_rows,
             n: n_in,
-            k: n_rows,
-            accumulate: true,
+            k: n_out,
+            accumulate: dinp_accumulate,
             bias: None,
             tri: Tri::Full,
-        },
-    );
+        });
+    }
+    s.gemm(Gemm {
+        c: dw,
+        c_rs: n_in,
+        a: dout,
+        a_rs: 1,
+        a_cs: n_out,
+        b: inp,
+        b_rs: n_in,
+        m: n_out,
+        n: n_in,
+        k: n_rows,
+        accumulate: true,
+        bias: None,
+        tri: Tri::Full,
+    });
     if let Some(db) = dbias {
         let db = &mut db[..n_out];
         for n in 0..n_rows {
@@ -742,23 +734,21 @@ pub(crate) fn attention_forward<S: Simd>(
     assert!(qkv.len() >= t * 3 * c && out.len() >= t * c);
     for h in 0..n_head {
         transpose_head(kt, &qkv[c + h * hs..], 3 * c, hs, t, tp);
-        s.gemm(
-            Gemm {
-                c: sc,
-                c_rs: tp,
-                a: &qkv[h * hs..],
-                a_rs: 3 * c,
-                a_cs: 1,
-                b: kt,
-                b_rs: tp,
-                m: t,
-                n: dims.t_round(),
-                k: hs,
-                accumulate: false,
-                bias: None,
-                tri: Tri::CLower,
-            },
-        );
+        s.gemm(Gemm {
+            c: sc,
+            c_rs: tp,
+            a: &qkv[h * hs..],
+            a_rs: 3 * c,
+            a_cs: 1,
+            b: kt,
+            b_rs: tp,
+            m: t,
+            n: dims.t_round(),
+            k: hs,
+            accumulate: false,
+            bias: None,
+            tri: Tri::CLower,
+        });
         let ph = &mut probs[h * mat..(h + 1) * mat];
         for q in 0..t {
             let row = q * tp;
@@ -791,23 +781,21 @@ pub(crate) fn attention_forward<S: Simd>(
             }
             None => ph,
         };
-        s.gemm(
-            Gemm {
-                c: &mut out[h * hs..],
-                c_rs: c,
-                a,
-                a_rs: tp,
-                a_cs: 1,
-                b: &qkv[2 * c + h * hs..],
-                b_rs: 3 * c,
-                m: t,
-                n: hs,
-                k: t,
-                accumulate: false,
-                bias: None,
-                tri: Tri::ALower,
-            },
-        );
+        s.gemm(Gemm {
+            c: &mut out[h * hs..],
+            c_rs: c,
+            a,
+            a_rs: tp,
+            a_cs: 1,
+            b: &qkv[2 * c + h * hs..],
+            b_rs: 3 * c,
+            m: t,
+            n: hs,
+            k: t,
+            accumulate: false,
+            bias: None,
+            tri: Tri::ALower,
+        });
     }
 }
 
@@ -872,23 +860,21 @@ pub(crate) fn attention_backward<S: Simd>(
         let ph = &probs[h * mat..(h + 1) * mat];
         // dP' = dO · Vᵀ (lower triangle)
         transpose_head(vt, &qkv[2 * c + h * hs..], 3 * c, hs, t, tp);
-        s.gemm(
-            Gemm {
-                c: sc,
-                c_rs: tp,
-                a: &d_out[h * hs..],
-                a_rs: c,
-                a_cs: 1,
-                b: vt,
-                b_rs: tp,
-                m: t,
-                n: dims.t_round(),
-                k: hs,
-                accumulate: false,
-                bias: None,
-                tri: Tri::CLower,
-            },
-        );
+        s.gemm(Gemm {
+            c: sc,
+            c_rs: tp,
+            a: &d_out[h * hs..],
+            a_rs: c,
+            a_cs: 1,
+            b: vt,
+            b_rs: tp,
+            m: t,
+            n: dims.t_round(),
+            k: hs,
+            accumulate: false,
+            bias: None,
+            tri: Tri::CLower,
+        });
         // Through dropout: P' = P·M, dP = dP'·M.
         let p_used: &[f32] = match mask {
             Some(m) => {
@@ -909,23 +895,21 @@ pub(crate) fn attention_backward<S: Simd>(
             None => ph,
         };
         // dV[k] = Σ_q P'[q, k] · dO[q]
-        s.gemm(
-            Gemm {
-                c: &mut d_qkv[2 * c + h * hs..],
-                c_rs: 3 * c,
-                a: p_used,
-                a_rs: 1,
-                a_cs: tp,
-                b: &d_out[h * hs..],
-                b_rs: c,
-                m: t,
-                n: hs,
-                k: t,
-                accumulate: false,
-                bias: None,
-                tri: Tri::AUpper,
-            },
-        );
+        s.gemm(Gemm {
+            c: &mut d_qkv[2 * c + h * hs..],
+            c_rs: 3 * c,
+            a: p_used,
+            a_rs: 1,
+            a_cs: tp,
+            b: &d_out[h * hs..],
+            b_rs: c,
+            m: t,
+            n: hs,
+            k: t,
+            accumulate: false,
+            bias: None,
+            tri: Tri::AUpper,
+        });
         // softmax backward: dS = P · (dP − Σ P·dP) · scale
         for q in 0..t {
             let row = q * tp;
@@ -939,40 +923,36 @@ pub(crate) fn attention_backward<S: Simd>(
             );
         }
         // dQ = dS · K ; dK = dSᵀ · Q
-        s.gemm(
-            Gemm {
-                c: &mut d_qkv[h * hs..],
-                c_rs: 3 * c,
-                a: ds,
-                a_rs: tp,
-                a_cs: 1,
-                b: &qkv[c + h * hs..],
-                b_rs: 3 * c,
-                m: t,
-                n: hs,
-                k: t,
-                accumulate: false,
-                bias: None,
-                tri: Tri::ALower,
-            },
-        );
-        s.gemm(
-            Gemm {
-                c: &mut d_qkv[c + h * hs..],
-                c_rs: 3 * c,
-                a: ds,
-                a_rs: 1,
-                a_cs: tp,
-                b: &qkv[h * hs..],
-                b_rs: 3 * c,
-                m: t,
-                n: hs,
-                k: t,
-                accumulate: false,
-                bias: None,
-                tri: Tri::AUpper,
-            },
-        );
+        s.gemm(Gemm {
+            c: &mut d_qkv[h * hs..],
+            c_rs: 3 * c,
+            a: ds,
+            a_rs: tp,
+            a_cs: 1,
+            b: &qkv[c + h * hs..],
+            b_rs: 3 * c,
+            m: t,
+            n: hs,
+            k: t,
+            accumulate: false,
+            bias: None,
+            tri: Tri::ALower,
+        });
+        s.gemm(Gemm {
+            c: &mut d_qkv[c + h * hs..],
+            c_rs: 3 * c,
+            a: ds,
+            a_rs: 1,
+            a_cs: tp,
+            b: &qkv[h * hs..],
+            b_rs: 3 * c,
+            m: t,
+            n: hs,
+            k: t,
+            accumulate: false,
+            bias: None,
+            tri: Tri::AUpper,
+        });
     }
 }
 
@@ -1038,4 +1018,146 @@ fn softmax_backward_row<S: Simd>(
     }
     let end = (n.div_ceil(l) * l).min(ds.len());
     ds[n..end].fill(0.0);
+}
+
+/// LayerNorm over rows of `c` (see `kernels::layernorm_forward`), vectorised along the row.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn layernorm_forward<S: Simd>(
+    s: S,
+    out: &mut [f32],
+    mean: &mut [f32],
+    rstd: &mut [f32],
+    inp: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    n_rows: usize,
+    c: usize,
+    eps: f32,
+) {
+    assert!(out.len() >= n_rows * c && inp.len() >= n_rows * c);
+    assert!(mean.len() >= n_rows && rstd.len() >= n_rows);
+    assert!(weight.len() >= c && bias.len() >= c);
+    let l = S::L;
+    let full = c / l * l;
+    let (wp, bp) = (weight.as_ptr(), bias.as_ptr());
+    for n in 0..n_rows {
+        let x = &inp[n * c..(n + 1) * c];
+        let o = &mut out[n * c..(n + 1) * c];
+        let (xp, op) = (x.as_ptr(), o.as_mut_ptr());
+        // SAFETY (all blocks): i + L <= full <= c = length of x, o, and <= weight/bias lengths.
+        let mut acc = s.zero();
+        let mut i = 0;
+        while i < full {
+            acc = s.add(acc, unsafe { s.load(xp.add(i)) });
+            i += l;
+        }
+        let mut sum = s.hsum(acc);
+        for &v in &x[full..] {
+            sum += v;
+        }
+        let m = sum / c as f32;
+        let mv = s.splat(m);
+        let mut acc = s.zero();
+        let mut i = 0;
+        while i < full {
+            let d = s.sub(unsafe { s.load(xp.add(i)) }, mv);
+            acc = s.fma(d, d, acc);
+            i += l;
+        }
+        let mut var = s.hsum(acc);
+        for &v in &x[full..] {
+            var += (v - m) * (v - m);
+        }
+        let r = 1.0 / (var / c as f32 + eps).sqrt();
+        let rv = s.splat(r);
+        let mut i = 0;
+        while i < full {
+            unsafe {
+                let norm = s.mul(s.sub(s.load(xp.add(i)), mv), rv);
+                s.store(op.add(i), s.fma(norm, s.load(wp.add(i)), s.load(bp.add(i))));
+            }
+            i += l;
+        }
+        for i in full..c {
+            o[i] = (x[i] - m) * r * weight[i] + bias[i];
+        }
+        mean[n] = m;
+        rstd[n] = r;
+    }
+}
+
+/// Backward of [`layernorm_forward`], accumulating into dinp, dweight and dbias.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn layernorm_backward<S: Simd>(
+    s: S,
+    dinp: &mut [f32],
+    dweight: &mut [f32],
+    dbias: &mut [f32],
+    dout: &[f32],
+    inp: &[f32],
+    weight: &[f32],
+    mean: &[f32],
+    rstd: &[f32],
+    n_rows: usize,
+    c: usize,
+) {
+    assert!(dinp.len() >= n_rows * c && dout.len() >= n_rows * c && inp.len() >= n_rows * c);
+    assert!(mean.len() >= n_rows && rstd.len() >= n_rows);
+    assert!(weight.len() >= c && dweight.len() >= c && dbias.len() >= c);
+    let l = S::L;
+    let full = c / l * l;
+    let (wp, dwp, dbp) = (weight.as_ptr(), dweight.as_mut_ptr(), dbias.as_mut_ptr());
+    for n in 0..n_rows {
+        let x = &inp[n * c..(n + 1) * c];
+        let d = &dout[n * c..(n + 1) * c];
+        let di = &mut dinp[n * c..(n + 1) * c];
+        let (xp, dp, dip) = (x.as_ptr(), d.as_ptr(), di.as_mut_ptr());
+        let (m, r) = (mean[n], rstd[n]);
+        let (mv, rv) = (s.splat(m), s.splat(r));
+        // SAFETY (all blocks): i + L <= full <= c, within every row and parameter slice.
+        // The two reductions of the LayerNorm gradient (llm.c's dnorm_mean, dnorm_norm_mean).
+        let (mut a1, mut a2) = (s.zero(), s.zero());
+        let mut i = 0;
+        while i < full {
+            unsafe {
+                let norm = s.mul(s.sub(s.load(xp.add(i)), mv), rv);
+                let dnorm = s.mul(s.load(wp.add(i)), s.load(dp.add(i)));
+                a1 = s.add(a1, dnorm);
+                a2 = s.fma(dnorm, norm, a2);
+            }
+            i += l;
+        }
+        let (mut dnorm_mean, mut dnorm_norm_mean) = (s.hsum(a1), s.hsum(a2));
+        for i in full..c {
+            let norm = (x[i] - m) * r;
+            let dnorm = weight[i] * d[i];
+            dnorm_mean += dnorm;
+            dnorm_norm_mean += dnorm * norm;
+        }
+        dnorm_mean /= c as f32;
+        dnorm_norm_mean /= c as f32;
+        let (dmv, dnmv) = (s.splat(dnorm_mean), s.splat(dnorm_norm_mean));
+        let mut i = 0;
+        while i < full {
+            unsafe {
+                let norm = s.mul(s.sub(s.load(xp.add(i)), mv), rv);
+                let dv = s.load(dp.add(i));
+                let dnorm = s.mul(s.load(wp.add(i)), dv);
+                s.store(dbp.add(i), s.add(s.load(dbp.add(i)), dv));
+                s.store(dwp.add(i), s.fma(norm, dv, s.load(dwp.add(i))));
+                let g = s.mul(s.sub(s.sub(dnorm, dmv), s.mul(norm, dnmv)), rv);
+                s.store(dip.add(i), s.add(s.load(dip.add(i)), g));
+            }
+            i += l;
+        }
+        for i in full..c {
+            let norm = (x[i] - m) * r;
+            let dnorm = weight[i] * d[i];
+            dbias[i] += d[i];
+            dweight[i] += norm * d[i];
+            di[i] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * r;
+        }
+    }
 }
