@@ -517,6 +517,12 @@ fn cmd_eval(a: EvalArgs) -> CliResult<()> {
     let text = read_text(&a.data)?;
     let enc = l.tokenizer.encode(&text);
     let start = Instant::now();
+    if a.threads == 0 || a.threads > MAX_THREADS {
+        return Err(format!(
+            "--threads {} must be in 1..={MAX_THREADS}",
+            a.threads
+        ));
+    }
     let r = bits_per_char(&l.model, &enc.ids, a.threads)
         .ok_or_else(|| format!("{}: need at least 2 known characters", a.data.display()))?;
     let secs = start.elapsed().as_secs_f64();
@@ -572,6 +578,11 @@ fn cmd_step(a: StepArgs) -> CliResult<()> {
 // train
 // ---------------------------------------------------------------------------------------------
 
+/// Largest batch accepted by `kgpt train`, in tokens (batch × block_size).
+const MAX_BATCH_TOKENS: usize = 1 << 20;
+/// Most worker threads accepted by `kgpt train` and `kgpt eval`.
+const MAX_THREADS: usize = 256;
+
 const STATE_FILE: &str = "train-state.safetensors";
 const MODEL_FILE: &str = "model.safetensors";
 const LOG_FILE: &str = "log.csv";
@@ -625,11 +636,12 @@ fn save_run(
     ];
     let state =
         checkpoint::to_bytes_with_extras(model, tok, &extras, &meta).map_err(|e| e.to_string())?;
-    write_file(&dir.join(STATE_FILE), &state)?;
+    // The plain model first: a run killed in between then always has a model to load.
     write_file(
         &dir.join(MODEL_FILE),
         &checkpoint::to_bytes(model, tok).map_err(|e| e.to_string())?,
-    )
+    )?;
+    write_file(&dir.join(STATE_FILE), &state)
 }
 
 /// Mean loss over `iters` fixed batches (eval mode), gpt.py's `estimate_loss`.
@@ -653,6 +665,9 @@ fn cmd_train(mut a: TrainArgs) -> CliResult<()> {
     let text = read_text(&a.data)?;
     let val_text = a.val.as_deref().map(read_text).transpose()?;
     let threads = a.threads;
+    if threads == 0 || threads > MAX_THREADS {
+        return Err(format!("--threads {threads} must be in 1..={MAX_THREADS}"));
+    }
     let allow_mismatch = a.allow_vocab_mismatch;
 
     let (dir, mut model, tok, mut trainer, mut step) = if let Some(dir) = a.resume.clone() {
@@ -765,6 +780,21 @@ fn cmd_train(mut a: TrainArgs) -> CliResult<()> {
     if !(a.lr.is_finite() && a.lr > 0.0) {
         return Err(format!("--lr {} must be a positive number", a.lr));
     }
+    if let Some(c) = a.clip.filter(|c| !(c.is_finite() && *c > 0.0)) {
+        return Err(format!("--clip {c} must be a positive number"));
+    }
+    if !(0.0..=1.0).contains(&a.min_lr_ratio) {
+        return Err(format!(
+            "--min-lr-ratio {} must be in [0, 1]",
+            a.min_lr_ratio
+        ));
+    }
+    if a.batch_size == 0 || a.batch_size.saturating_mul(t) > MAX_BATCH_TOKENS {
+        return Err(format!(
+            "--batch-size {} must be at least 1 and batch × block_size at most {MAX_BATCH_TOKENS}",
+            a.batch_size
+        ));
+    }
     let schedule = schedule_of(&a);
 
     let log_path = dir.join(LOG_FILE);
@@ -815,6 +845,8 @@ fn cmd_train(mut a: TrainArgs) -> CliResult<()> {
     let mut window_start = Instant::now();
     let mut window_tokens = 0usize;
 
+    // Step of the checkpoint on disk (a resumed run starts from one).
+    let mut saved_step = if a.resume.is_some() { Some(step) } else { None };
     let stop_at = a.stop_after.map_or(a.steps, |n| (step + n).min(a.steps));
     while step < stop_at {
         if interrupted.load(Ordering::SeqCst) {
@@ -832,10 +864,14 @@ fn cmd_train(mut a: TrainArgs) -> CliResult<()> {
             Ok(info) => info.loss,
             Err(e) => {
                 pb.abandon();
-                return Err(format!(
-                    "step {step}: {e}. The last good checkpoint (step ≤ {step}) is kept in {}",
-                    dir.display()
-                ));
+                let kept = match saved_step {
+                    Some(k) => format!(
+                        "the last good checkpoint (step {k}) is kept in {}",
+                        dir.display()
+                    ),
+                    None => "no checkpoint was written yet".to_string(),
+                };
+                return Err(format!("step {step}: {e}; {kept}"));
             }
         };
         step += 1;
@@ -864,6 +900,7 @@ fn cmd_train(mut a: TrainArgs) -> CliResult<()> {
             );
             let _ = log.flush();
             save_run(&dir, &model, &tok, &trainer, &a, step)?;
+            saved_step = Some(step);
             let line = format!(
                 "step {step}: train loss {} val loss {} ({} / {} bits/char), lr {lr:.2e}, {tps:.0} tok/s, checkpoint saved",
                 fmt(train_loss),

@@ -122,6 +122,8 @@ pub struct Trainer {
     /// Clip the gradient norm to this value before the update (off when `None`).
     pub clip: Option<f32>,
     backup: Vec<f32>,
+    backup_m: Vec<f32>,
+    backup_v: Vec<f32>,
 }
 
 /// What one step reports.
@@ -146,6 +148,8 @@ impl Trainer {
                 .collect(),
             clip: None,
             backup: vec![0.0; model.layout.total],
+            backup_m: vec![0.0; model.layout.total],
+            backup_v: vec![0.0; model.layout.total],
         }
     }
 
@@ -245,9 +249,16 @@ impl Trainer {
         // A finite gradient can still overflow a parameter with an absurd learning rate:
         // keep the previous values to put back.
         self.backup.copy_from_slice(&model.params);
+        let step_before = self.opt.step;
+        self.backup_m.copy_from_slice(&self.opt.m);
+        self.backup_v.copy_from_slice(&self.opt.v);
         self.opt.update(&mut model.params, &self.grads, lr);
         if model.params.iter().any(|p| !p.is_finite()) {
+            // Put everything back: the weights and the optimizer's moments and step count.
             model.params.copy_from_slice(&self.backup);
+            self.opt.step = step_before;
+            self.opt.m.copy_from_slice(&self.backup_m);
+            self.opt.v.copy_from_slice(&self.backup_v);
             return Err(TrainError::NonFinite {
                 loss,
                 grad_norm: norm,

@@ -104,7 +104,6 @@ fn non_finite_steps_are_detected_and_not_applied() {
 /// AdamW's moments and step counter keep the rejected gradient, so training continued after the
 /// rejection (the page's "restore the last good weights") is not the run that never took it.
 #[test]
-#[ignore = "Trainer::step restores params but not AdamW m/v/step (train.rs), see docs/reliability.md"]
 fn rejected_update_leaves_adamw_state_untouched() {
     let (mut m, _, data) = tiny();
     let batch = sample_batch(&data, 2, 8, 1, 0).unwrap();
@@ -270,7 +269,6 @@ fn kgpt_train_with_lr_10_stops_with_a_message() {
 
 /// When training stops before the first checkpoint, the message must not claim one was kept.
 #[test]
-#[ignore = "cmd_train claims 'the last good checkpoint is kept' when none was written (cli.rs), see docs/reliability.md"]
 fn kgpt_train_does_not_claim_a_checkpoint_it_never_wrote() {
     let dir = tmp("noclaim");
     let data = dir.join("train.txt");

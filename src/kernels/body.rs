@@ -369,25 +369,22 @@ pub(crate) fn matmul_forward<S: Simd>(
     }
 }
 
-/// `dst[c·rows + r] = src[r·cols + c]`: a `[rows, cols]` matrix transposed, 8 rows at a time
-/// (8 sequential reads, one contiguous run of 8 writes).
+/// `dst[c·rows + r] = src[r·cols + c]`: a `[rows, cols]` matrix transposed, in 8 × 8 blocks
+/// (register shuffles on AVX2), scalar at the edges.
 #[inline(always)]
-fn transpose(dst: &mut [f32], src: &[f32], rows: usize, cols: usize) {
+fn transpose<S: Simd>(s: S, dst: &mut [f32], src: &[f32], rows: usize, cols: usize) {
     assert!(src.len() >= rows * cols && dst.len() >= rows * cols);
     let (sp, dp) = (src.as_ptr(), dst.as_mut_ptr());
-    let mut r0 = 0;
-    while r0 + 8 <= rows {
-        for c in 0..cols {
-            // SAFETY: r0 + 7 < rows and c < cols, inside both asserted ranges.
-            unsafe {
-                let v: [f32; 8] = std::array::from_fn(|j| *sp.add((r0 + j) * cols + c));
-                (dp.add(c * rows + r0) as *mut [f32; 8]).write_unaligned(v);
-            }
+    let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
+    for r0 in (0..r8).step_by(8) {
+        for c0 in (0..c8).step_by(8) {
+            // SAFETY: r0 + 7 < rows and c0 + 7 < cols: the block is inside both matrices.
+            unsafe { s.transpose8x8(sp.add(r0 * cols + c0), cols, dp.add(c0 * rows + r0), rows) };
         }
-        r0 += 8;
     }
-    for r in r0..rows {
-        for c in 0..cols {
+    for r in 0..rows {
+        let c_start = if r < r8 { c8 } else { 0 };
+        for c in c_start..cols {
             dst[c * rows + r] = src[r * cols + c];
         }
     }
@@ -410,7 +407,7 @@ pub(crate) fn matmul_forward_t<S: Simd>(
     n_out: usize,
 ) {
     assert!(w.len() >= n_out * n_in && wt.len() >= n_out * n_in);
-    transpose(wt, w, n_out, n_in);
+    transpose(s, wt, w, n_out, n_in);
     s.gemm(Gemm {
         c: out,
         c_rs: n_out,

@@ -40,6 +40,19 @@ pub(crate) trait Simd: Copy {
     /// # Safety
     /// `add` readable and `out` writable for 8 floats.
     unsafe fn hsum8_add_store(self, v: [Self::V; 8], add: *const f32, out: *mut f32);
+    /// `dst[c·ds + r] = src[r·ss + c]` for an 8 × 8 block.
+    ///
+    /// # Safety
+    /// The 8 rows of 8 floats at `src + r·ss` are readable and those at `dst + c·ds` writable.
+    #[inline(always)]
+    unsafe fn transpose8x8(self, src: *const f32, ss: usize, dst: *mut f32, ds: usize) {
+        for r in 0..8 {
+            for c in 0..8 {
+                // SAFETY: guaranteed by the caller.
+                unsafe { *dst.add(c * ds + r) = *src.add(r * ss + c) };
+            }
+        }
+    }
     /// [`super::body::gemm_body`], out of line (one copy per instruction set).
     fn gemm(self, g: super::body::Gemm<'_>);
     /// `e^x` per lane (within about 2 ulp; results below ~1e-38 may flush to 0, −∞ gives 0).
@@ -235,6 +248,43 @@ mod avx2 {
                 let s = _mm_max_ps(s, _mm_movehl_ps(s, s));
                 let s = _mm_max_ss(s, _mm_movehdup_ps(s));
                 _mm_cvtss_f32(s)
+            }
+        }
+        #[inline(always)]
+        unsafe fn transpose8x8(self, src: *const f32, ss: usize, dst: *mut f32, ds: usize) {
+            // SAFETY: the caller guarantees the 8 rows; AVX present (impl comment).
+            unsafe {
+                let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(src.add(i * ss)));
+                let t = [
+                    _mm256_unpacklo_ps(r[0], r[1]),
+                    _mm256_unpackhi_ps(r[0], r[1]),
+                    _mm256_unpacklo_ps(r[2], r[3]),
+                    _mm256_unpackhi_ps(r[2], r[3]),
+                    _mm256_unpacklo_ps(r[4], r[5]),
+                    _mm256_unpackhi_ps(r[4], r[5]),
+                    _mm256_unpacklo_ps(r[6], r[7]),
+                    _mm256_unpackhi_ps(r[6], r[7]),
+                ];
+                let u = [
+                    _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+                    _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+                    _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+                    _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+                    _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+                    _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+                    _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+                    _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+                ];
+                for i in 0..4 {
+                    _mm256_storeu_ps(
+                        dst.add(i * ds),
+                        _mm256_permute2f128_ps::<0x20>(u[i], u[i + 4]),
+                    );
+                    _mm256_storeu_ps(
+                        dst.add((i + 4) * ds),
+                        _mm256_permute2f128_ps::<0x31>(u[i], u[i + 4]),
+                    );
+                }
             }
         }
         #[inline(always)]
