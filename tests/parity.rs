@@ -5,7 +5,10 @@
 use kgpt::checkpoint;
 use kgpt::tokenizer::Tokenizer;
 use kgpt::train::{Batch, Trainer};
-use safetensors::tensor::{Dtype, SafeTensors};
+use safetensors::tensor::SafeTensors;
+
+mod common;
+use common::{f32s, ids};
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -21,28 +24,6 @@ macro_rules! fixture {
             include_bytes!(concat!("fixtures/", $name, ".expected.safetensors")).as_slice(),
         )
     };
-}
-
-fn f32s(st: &SafeTensors, name: &str) -> Vec<f32> {
-    let t = st
-        .tensor(name)
-        .unwrap_or_else(|_| panic!("fixture lacks {name}"));
-    assert_eq!(t.dtype(), Dtype::F32, "{name}");
-    t.data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
-fn ids(st: &SafeTensors, name: &str) -> Vec<u32> {
-    let t = st
-        .tensor(name)
-        .unwrap_or_else(|_| panic!("fixture lacks {name}"));
-    assert_eq!(t.dtype(), Dtype::I64, "{name}");
-    t.data()
-        .chunks_exact(8)
-        .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
-        .collect()
 }
 
 fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
