@@ -238,6 +238,11 @@ struct TrainArgs {
     /// Clip the gradient norm to this value (off by default, as gpt.py).
     #[arg(long)]
     clip: Option<f32>,
+    /// Divergence guard: refuse (and stop at) a step whose update is larger than this multiple
+    /// of the weights' own norm. Raise it to train with a learning rate the guard rejects.
+    #[arg(long, default_value_t = 2.0)]
+    #[serde(default = "default_max_update_ratio")]
+    max_update_ratio: f32,
     #[arg(long, default_value_t = 1337)]
     seed: u64,
     /// Evaluate train/val loss (and write a checkpoint) every N steps.
@@ -598,6 +603,62 @@ fn schedule_of(a: &TrainArgs) -> Schedule {
     }
 }
 
+fn default_max_update_ratio() -> f32 {
+    2.0
+}
+
+/// Largest step counter a training state may hold: AdamW's bias correction raises β to the
+/// step as an `i32` power, so a larger count would wrap.
+const MAX_RESUME_STEP: u64 = i32::MAX as u64;
+
+/// A step counter from a training state's metadata: present, a whole number, not absurd.
+fn resume_counter(
+    metadata: &std::collections::HashMap<String, String>,
+    key: &str,
+    path: &Path,
+) -> CliResult<u64> {
+    let raw = metadata.get(key).ok_or_else(|| {
+        format!(
+            "cannot resume from {}: the training state has no '{key}' (not written by kgpt train?)",
+            path.display()
+        )
+    })?;
+    match raw.trim().parse::<u64>() {
+        Ok(n) if n <= MAX_RESUME_STEP => Ok(n),
+        Ok(n) => Err(format!(
+            "cannot resume from {}: '{key}' is {n}, above the largest supported {MAX_RESUME_STEP}",
+            path.display()
+        )),
+        Err(_) => Err(format!(
+            "cannot resume from {}: '{key}' is {raw:?}, not a step count",
+            path.display()
+        )),
+    }
+}
+
+/// Keeps the header and the complete rows with `step <= last_step` of a training log.
+fn trim_log(path: &Path, last_step: u64) -> CliResult<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let mut kept = String::with_capacity(text.len());
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if !line.ends_with('\n') {
+            break; // torn by a kill mid-write
+        }
+        let row_step = line.split(',').next().and_then(|x| x.parse::<u64>().ok());
+        if i == 0 || row_step.is_some_and(|s| s <= last_step) {
+            kept.push_str(line);
+        }
+    }
+    if kept.len() != text.len() {
+        write_file(path, kept.as_bytes())?;
+    }
+    Ok(())
+}
+
 /// Writes the resumable state (weights + AdamW moments + step + settings) and the plain model.
 fn save_run(
     dir: &Path,
@@ -697,17 +758,9 @@ fn cmd_train(mut a: TrainArgs) -> CliResult<()> {
             shape: default_shape(),
             ..saved
         };
-        let step: u64 = l
-            .metadata
-            .get("step")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+        let step = resume_counter(&l.metadata, "step", &path)?;
         let mut trainer = Trainer::new(&l.model, threads);
-        trainer.opt.step = l
-            .metadata
-            .get("adamw_step")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(step);
+        trainer.opt.step = resume_counter(&l.metadata, "adamw_step", &path)?;
         for t in &l.model.layout.tensors {
             for (prefix, buf) in [
                 ("adamw.m.", &mut trainer.opt.m),
@@ -756,6 +809,7 @@ fn cmd_train(mut a: TrainArgs) -> CliResult<()> {
         (dir, model, tok, trainer, 0u64)
     };
     trainer.clip = a.clip;
+    trainer.max_update_ratio = a.max_update_ratio;
 
     let enc = tok.encode(&text);
     if !enc.unknown.is_empty() && !allow_mismatch {
@@ -783,6 +837,12 @@ fn cmd_train(mut a: TrainArgs) -> CliResult<()> {
     if let Some(c) = a.clip.filter(|c| !(c.is_finite() && *c > 0.0)) {
         return Err(format!("--clip {c} must be a positive number"));
     }
+    if !(a.max_update_ratio.is_finite() && a.max_update_ratio > 0.0) {
+        return Err(format!(
+            "--max-update-ratio {} must be a positive number",
+            a.max_update_ratio
+        ));
+    }
     if !(0.0..=1.0).contains(&a.min_lr_ratio) {
         return Err(format!(
             "--min-lr-ratio {} must be in [0, 1]",
@@ -798,6 +858,11 @@ fn cmd_train(mut a: TrainArgs) -> CliResult<()> {
     let schedule = schedule_of(&a);
 
     let log_path = dir.join(LOG_FILE);
+    if step > 0 {
+        // A run killed between its log line and its checkpoint logged steps that the resumed
+        // run repeats: keep only the rows up to the checkpoint (and no torn last line).
+        trim_log(&log_path, step)?;
+    }
     let mut log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -88,6 +88,17 @@ pub enum TrainError {
     Input(String),
     /// The loss or the gradient is NaN/Inf: the update was not applied.
     NonFinite { loss: f32, grad_norm: f32 },
+    /// The loss is finite but far above anything training produces (see
+    /// [`Trainer::loss_limit`]): the update was not applied.
+    LossDiverged { loss: f32, limit: f32 },
+    /// The update would move the weights by more than [`Trainer::max_update_ratio`] times their
+    /// own norm: it was computed and then undone.
+    UpdateTooLarge {
+        loss: f32,
+        update_norm: f32,
+        weight_norm: f32,
+        max_ratio: f32,
+    },
 }
 
 impl fmt::Display for TrainError {
@@ -98,6 +109,23 @@ impl fmt::Display for TrainError {
                 f,
                 "non-finite loss or gradient (loss {loss}, gradient norm {grad_norm}): the update \
                  was not applied; lower the learning rate or check the data"
+            ),
+            TrainError::LossDiverged { loss, limit } => write!(
+                f,
+                "training diverged: loss {loss:.3} is above {limit:.3} (3 × ln(vocab size), or \
+                 twice the loss at the first step); the update was not applied; lower the \
+                 learning rate"
+            ),
+            TrainError::UpdateTooLarge {
+                loss,
+                update_norm,
+                weight_norm,
+                max_ratio,
+            } => write!(
+                f,
+                "training diverged: this step would move the weights by {update_norm:.3e}, more \
+                 than {max_ratio} × their own norm {weight_norm:.3e} (loss {loss:.3}); the update \
+                 was not applied; lower the learning rate"
             ),
         }
     }
@@ -121,9 +149,21 @@ pub struct Trainer {
     workers: Vec<Worker>,
     /// Clip the gradient norm to this value before the update (off when `None`).
     pub clip: Option<f32>,
+    /// A step whose update norm exceeds this multiple of the weight norm is refused. Default
+    /// 2: no useful step moves a model farther than its own size (from gpt.py's init, Adam's
+    /// first step is about 18 × lr × the weight norm: lr 0.1 passes and stalls near the
+    /// unigram loss; lr 0.3 and lr 10 are refused at once — unguarded, lr 0.3 reaches loss 20 by
+    /// step 2, where the loss rule would stop it).
+    pub max_update_ratio: f32,
+    /// Loss of the first step this trainer took (the reference for [`Trainer::loss_limit`]).
+    first_loss: Option<f32>,
+    /// Weights and optimizer state before the last applied update.
     backup: Vec<f32>,
     backup_m: Vec<f32>,
     backup_v: Vec<f32>,
+    backup_step: u64,
+    /// `backup*` hold the state before an update that is still in the model.
+    can_undo: bool,
 }
 
 /// What one step reports.
@@ -147,10 +187,37 @@ impl Trainer {
                 })
                 .collect(),
             clip: None,
+            max_update_ratio: 2.0,
+            first_loss: None,
             backup: vec![0.0; model.layout.total],
             backup_m: vec![0.0; model.layout.total],
             backup_v: vec![0.0; model.layout.total],
+            backup_step: 0,
+            can_undo: false,
         }
+    }
+
+    /// The largest loss a step may report before training counts as diverged:
+    /// `max(3 · ln V, 2 · first loss)`. An untrained model sits near ln V (uniform guesses), so
+    /// a loss three times that means the model became confidently wrong; the second term
+    /// keeps a loaded model that starts badly trainable.
+    pub fn loss_limit(&self, vocab_size: usize) -> f32 {
+        let uniform = (vocab_size.max(2) as f32).ln();
+        (3.0 * uniform).max(2.0 * self.first_loss.unwrap_or(0.0))
+    }
+
+    /// Puts back the weights and optimizer state from before the last applied update (used
+    /// when the loss after it diverged). Returns false if there is nothing to undo.
+    pub fn undo_last_update(&mut self, model: &mut Model) -> bool {
+        if !self.can_undo || model.params.len() != self.backup.len() {
+            return false;
+        }
+        model.params.copy_from_slice(&self.backup);
+        self.opt.m.copy_from_slice(&self.backup_m);
+        self.opt.v.copy_from_slice(&self.backup_v);
+        self.opt.step = self.backup_step;
+        self.can_undo = false;
+        true
     }
 
     pub fn threads(&self) -> usize {
@@ -226,8 +293,9 @@ impl Trainer {
         Ok((total_loss / batch.b as f64) as f32)
     }
 
-    /// One AdamW step at learning rate `lr`. On a non-finite loss or gradient nothing is changed
-    /// and [`TrainError::NonFinite`] is returned.
+    /// One AdamW step at learning rate `lr`. On a non-finite loss or gradient, a diverged loss
+    /// ([`Trainer::loss_limit`]) or an update larger than [`Trainer::max_update_ratio`] times
+    /// the weights, nothing is changed and the error says which.
     pub fn step(
         &mut self,
         model: &mut Model,
@@ -246,22 +314,44 @@ impl Trainer {
                 grad_norm: norm,
             });
         }
-        // A finite gradient can still overflow a parameter with an absurd learning rate:
-        // keep the previous values to put back.
-        self.backup.copy_from_slice(&model.params);
+        let limit = self.loss_limit(model.config.vocab_size);
+        if loss > limit {
+            return Err(TrainError::LossDiverged { loss, limit });
+        }
+        self.first_loss.get_or_insert(loss);
+        // Keep the previous state: a finite gradient can still overflow a parameter or move
+        // the model absurdly far with a huge learning rate, and a later diverged loss may
+        // want this update undone.
         let step_before = self.opt.step;
+        self.backup.copy_from_slice(&model.params);
         self.backup_m.copy_from_slice(&self.opt.m);
         self.backup_v.copy_from_slice(&self.opt.v);
+        self.backup_step = step_before;
+        self.can_undo = true;
         self.opt.update(&mut model.params, &self.grads, lr);
-        if model.params.iter().any(|p| !p.is_finite()) {
-            // Put everything back: the weights and the optimizer's moments and step count.
-            model.params.copy_from_slice(&self.backup);
-            self.opt.step = step_before;
-            self.opt.m.copy_from_slice(&self.backup_m);
-            self.opt.v.copy_from_slice(&self.backup_v);
-            return Err(TrainError::NonFinite {
-                loss,
-                grad_norm: norm,
+        let (mut delta_sq, mut weight_sq, mut finite) = (0.0f64, 0.0f64, true);
+        for (p, w) in model.params.iter().zip(&self.backup) {
+            finite &= p.is_finite();
+            let d = (*p - *w) as f64;
+            delta_sq += d * d;
+            weight_sq += *w as f64 * *w as f64;
+        }
+        let (update_norm, weight_norm) = (delta_sq.sqrt() as f32, weight_sq.sqrt() as f32);
+        let too_large = update_norm > self.max_update_ratio * weight_norm;
+        if !finite || !update_norm.is_finite() || too_large {
+            self.undo_last_update(model);
+            return Err(if finite && update_norm.is_finite() {
+                TrainError::UpdateTooLarge {
+                    loss,
+                    update_norm,
+                    weight_norm,
+                    max_ratio: self.max_update_ratio,
+                }
+            } else {
+                TrainError::NonFinite {
+                    loss,
+                    grad_norm: norm,
+                }
             });
         }
         Ok(StepInfo {

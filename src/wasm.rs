@@ -10,7 +10,7 @@ use crate::model::{Model as Core, RunState};
 use crate::rng::Rng;
 use crate::sample::sample_next;
 use crate::tokenizer::Tokenizer;
-use crate::train::{sample_batch, Batch, Trainer};
+use crate::train::{sample_batch, Batch, TrainError, Trainer};
 use js_sys::{Array, Float32Array, Object, Reflect, Uint32Array};
 use wasm_bindgen::prelude::*;
 
@@ -393,14 +393,26 @@ impl Model {
         let trainer = self
             .trainer
             .get_or_insert_with(|| Trainer::new(&self.core, 1));
-        let info = trainer
-            .step(
-                &mut self.core,
-                &batch,
-                lr,
-                Some((self.seed, self.train_step)),
-            )
-            .map_err(js_err)?;
+        let info = match trainer.step(
+            &mut self.core,
+            &batch,
+            lr,
+            Some((self.seed, self.train_step)),
+        ) {
+            Ok(info) => info,
+            Err(e @ TrainError::LossDiverged { .. }) => {
+                // The weights that gave this loss came from the previous update: put back the
+                // last weights whose loss was still sane.
+                let restored = if trainer.undo_last_update(&mut self.core) {
+                    self.train_step = self.train_step.saturating_sub(1);
+                    "; restored the weights from before the previous step"
+                } else {
+                    ""
+                };
+                return Err(js_err(format!("{e}{restored}")));
+            }
+            Err(e) => return Err(js_err(e)),
+        };
         self.train_step += 1;
         Ok(info.loss)
     }

@@ -215,8 +215,8 @@ fn kgpt_train_stops_on_nan_and_keeps_the_checkpoint() {
     assert!(checkpoint::load_with_extras(&poisoned, None, &["adamw.m.", "adamw.v."]).is_ok());
 }
 
-/// lr 1000 drives the loss to NaN within a few steps; with a checkpoint every step the state
-/// on disk is the last good one and loads.
+/// lr 1000 with the update-size guard off drives the loss to NaN or past the loss limit within
+/// a few steps; with a checkpoint every step the state on disk is the last good one and loads.
 #[test]
 fn kgpt_train_with_absurd_lr_stops_and_the_last_checkpoint_loads() {
     let dir = tmp("lr1000");
@@ -233,20 +233,24 @@ fn kgpt_train_with_absurd_lr_stops_and_the_last_checkpoint_loads() {
         "200",
     ];
     args.extend(["--lr", "1000", "--eval-interval", "1"]);
+    args.extend(["--schedule", "cosine", "--warmup", "100000"]);
+    args.extend(["--max-update-ratio", "1e30"]);
     args.extend(TRAIN_SHAPE);
     let err = fails(&args);
-    assert!(err.contains("non-finite"), "{err}");
+    assert!(
+        err.contains("non-finite") || err.contains("diverged"),
+        "{err}"
+    );
+    assert!(err.contains("is kept"), "{err}");
     let state = std::fs::read(run.join("train-state.safetensors")).unwrap();
     let (l, _) = checkpoint::load_with_extras(&state, None, &["adamw.m.", "adamw.v."]).unwrap();
     assert!(l.model.params.iter().all(|p| p.is_finite()));
     checkpoint::load(&std::fs::read(run.join("model.safetensors")).unwrap(), None).unwrap();
 }
 
-/// lr 10 does not produce NaN: the loss climbs to hundreds of nats (ln V ≈ 2.9) and stays
-/// finite, so today's NaN/Inf check never fires and the run "completes". Needs the divergence
-/// check described in docs/reliability.md (train.rs / cli.rs).
+/// lr 10 does not produce NaN: unguarded, the loss climbs to hundreds of nats and stays
+/// finite. The update-size guard refuses the first step, says why, and writes nothing.
 #[test]
-#[ignore = "needs divergence detection in Trainer::step (train.rs), see docs/reliability.md"]
 fn kgpt_train_with_lr_10_stops_with_a_message() {
     let dir = tmp("lr10");
     let data = dir.join("train.txt");
@@ -264,7 +268,68 @@ fn kgpt_train_with_lr_10_stops_with_a_message() {
     args.extend(["--lr", "10", "--eval-interval", "10"]);
     args.extend(TRAIN_SHAPE);
     let err = fails(&args);
-    assert!(err.contains("learning rate"), "{err}");
+    assert!(err.contains("step 0: training diverged"), "{err}");
+    assert!(err.contains("lower the learning rate"), "{err}");
+    assert!(err.contains("no checkpoint was written yet"), "{err}");
+    assert!(!run.join("model.safetensors").exists());
+
+    // Unguarded, the same run is stopped by the loss rule instead (loss > 3 ln V).
+    let _ = std::fs::remove_dir_all(&run);
+    args.extend(["--max-update-ratio", "1e30"]);
+    let err = fails(&args);
+    assert!(err.contains("training diverged: loss"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// The guards in the library: a too-large update is undone (weights and AdamW state bit for
+/// bit), a diverged loss is refused before the update, and `undo_last_update` restores the
+/// state before the last applied step.
+#[test]
+fn divergence_guards_leave_the_model_and_optimizer_untouched() {
+    let (mut m, _, data) = tiny();
+    let batch = sample_batch(&data, 2, 8, 1, 0).unwrap();
+    let mut trainer = Trainer::new(&m, 1);
+    trainer.step(&mut m, &batch, 1e-3, Some((1, 0))).unwrap();
+    let (params, opt) = (m.params.clone(), trainer.opt.clone());
+
+    let e = trainer
+        .step(&mut m, &batch, 10.0, Some((1, 1)))
+        .unwrap_err();
+    assert!(matches!(e, TrainError::UpdateTooLarge { .. }), "{e}");
+    assert!(e.to_string().contains("not applied"), "{e}");
+    assert_eq!(m.params, params);
+    assert_eq!(
+        (trainer.opt.step, &trainer.opt.m, &trainer.opt.v),
+        (opt.step, &opt.m, &opt.v)
+    );
+
+    // The loss rule: ln V ≈ 2.9 here, so the limit is 3 ln V ≈ 8.6 nats. Make the model
+    // confidently wrong by scaling the logits: the loss jumps far above it.
+    let limit = trainer.loss_limit(m.config.vocab_size);
+    let v = m.config.vocab_size as f32;
+    assert!((limit - 3.0 * v.ln()).abs() < 1e-4, "{limit}");
+    let mut wrong = m.clone();
+    let lm = wrong.layout.lm_w..wrong.layout.lm_w + m.config.vocab_size * m.config.n_embd;
+    wrong.params[lm].iter_mut().for_each(|p| *p *= 1e4);
+    let before = wrong.params.clone();
+    let e = trainer
+        .step(&mut wrong, &batch, 1e-3, Some((1, 1)))
+        .unwrap_err();
+    assert!(
+        matches!(e, TrainError::LossDiverged { loss, .. } if loss > limit),
+        "{e}"
+    );
+    assert_eq!(wrong.params, before);
+
+    // Undo: back to the weights and moments before the last applied update.
+    let (params_before, opt_before) = (m.params.clone(), trainer.opt.clone());
+    trainer.step(&mut m, &batch, 1e-3, Some((1, 1))).unwrap();
+    assert_ne!(m.params, params_before);
+    assert!(trainer.undo_last_update(&mut m));
+    assert_eq!(m.params, params_before);
+    assert_eq!(trainer.opt.step, opt_before.step);
+    assert!(trainer.opt.m == opt_before.m && trainer.opt.v == opt_before.v);
+    assert!(!trainer.undo_last_update(&mut m), "only one level of undo");
 }
 
 /// When training stops before the first checkpoint, the message must not claim one was kept.
@@ -286,7 +351,7 @@ fn kgpt_train_does_not_claim_a_checkpoint_it_never_wrote() {
     args.extend(["--lr", "1000", "--eval-interval", "1000"]);
     args.extend(TRAIN_SHAPE);
     let err = fails(&args);
-    assert!(err.contains("non-finite"), "{err}");
+    assert!(err.contains("diverged"), "{err}");
     if !run.join("train-state.safetensors").exists() {
         assert!(!err.contains("is kept"), "no checkpoint exists: {err}");
     }
@@ -356,5 +421,150 @@ fn resume_on_other_vocabulary_needs_allow_vocab_mismatch() {
         l.tokenizer,
         Tokenizer::from_text(TEXT),
         "vocabulary unchanged"
+    );
+}
+
+/// Rewrites a run's training state with some metadata entries replaced (`None` drops one).
+fn rewrite_state_metadata(run: &Path, changes: &[(&str, Option<&str>)]) {
+    let path = run.join("train-state.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let (l, extras) =
+        checkpoint::load_with_extras(&bytes, None, &["adamw.m.", "adamw.v."]).unwrap();
+    let mut names: Vec<&String> = extras.keys().collect();
+    names.sort();
+    let shaped: Vec<(String, Vec<usize>, &[f32])> = names
+        .iter()
+        .map(|n| ((*n).clone(), vec![extras[*n].len()], extras[*n].as_slice()))
+        .collect();
+    let mut meta: Vec<(&str, String)> = l
+        .metadata
+        .iter()
+        .filter(|(k, _)| k.as_str() != "config" && k.as_str() != "vocab")
+        .filter(|(k, _)| !changes.iter().any(|(c, _)| c == k))
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    for (k, v) in changes {
+        if let Some(v) = v {
+            meta.push((k, v.to_string()));
+        }
+    }
+    let out = checkpoint::to_bytes_with_extras(&l.model, &l.tokenizer, &shaped, &meta).unwrap();
+    std::fs::write(&path, out).unwrap();
+}
+
+/// A training state whose step counters are missing, garbled or absurd is refused on resume
+/// (AdamW's bias correction takes the step as an i32 power: 2^31 and above would wrap).
+#[test]
+fn resume_refuses_missing_or_garbled_step_counters() {
+    let dir = tmp("counters");
+    let data = dir.join("train.txt");
+    std::fs::write(&data, TEXT.repeat(20)).unwrap();
+    let run = dir.join("run");
+    let mut args = vec![
+        "train",
+        "--data",
+        s(&data),
+        "--out",
+        s(&run),
+        "--steps",
+        "4",
+    ];
+    args.extend(["--eval-interval", "2"]);
+    args.extend(TRAIN_SHAPE);
+    assert!(kgpt(&args).status.success());
+    let good = std::fs::read(run.join("train-state.safetensors")).unwrap();
+    let resume = [
+        "train",
+        "--data",
+        s(&data),
+        "--resume",
+        s(&run),
+        "--steps",
+        "6",
+    ];
+    let cases: [(&str, Option<&str>, &str); 6] = [
+        ("step", None, "has no 'step'"),
+        ("step", Some("four"), "'step' is \"four\", not a step count"),
+        ("step", Some("-1"), "not a step count"),
+        ("adamw_step", None, "has no 'adamw_step'"),
+        (
+            "adamw_step",
+            Some("2147483648"),
+            "above the largest supported",
+        ),
+        (
+            "step",
+            Some("99999999999999"),
+            "above the largest supported",
+        ),
+    ];
+    for (key, value, expected) in cases {
+        std::fs::write(run.join("train-state.safetensors"), &good).unwrap();
+        rewrite_state_metadata(&run, &[(key, value)]);
+        let err = fails(&resume);
+        assert!(err.contains("cannot resume from"), "{key}={value:?}: {err}");
+        assert!(err.contains(expected), "{key}={value:?}: {err}");
+    }
+    // The intact state still resumes.
+    std::fs::write(run.join("train-state.safetensors"), &good).unwrap();
+    let out = kgpt(&resume);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A run killed between writing a log row and its checkpoint logged a step the resumed run
+/// repeats (and maybe a torn line): resuming keeps one row per step.
+#[test]
+fn resume_keeps_one_log_row_per_step() {
+    let dir = tmp("logrows");
+    let data = dir.join("train.txt");
+    std::fs::write(&data, TEXT.repeat(20)).unwrap();
+    let run = dir.join("run");
+    let mut args = vec![
+        "train",
+        "--data",
+        s(&data),
+        "--out",
+        s(&run),
+        "--steps",
+        "4",
+    ];
+    args.extend(["--eval-interval", "2"]);
+    args.extend(TRAIN_SHAPE);
+    assert!(kgpt(&args).status.success());
+    // What a kill after the step-6 log line, before its checkpoint, leaves behind.
+    let log = run.join("log.csv");
+    let mut text = std::fs::read_to_string(&log).unwrap();
+    text.push_str("6,1.0e-3,2.5,2.5,,100,1.0\n8,1.0e-3,2.");
+    std::fs::write(&log, text).unwrap();
+    let resume = [
+        "train",
+        "--data",
+        s(&data),
+        "--resume",
+        s(&run),
+        "--steps",
+        "8",
+    ];
+    let out = kgpt(&resume);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let steps: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(steps, ["2", "4", "6", "8"], "{text}");
+    assert!(text.starts_with("step,lr,"), "{text}");
+    assert!(
+        !text.contains(",2.5,2.5,"),
+        "the stale row survived: {text}"
     );
 }

@@ -392,3 +392,25 @@ fn text_helpers() {
     assert_eq!(wasm::akshara_label("ಜ್ಞಾ"), "ಜ್ಞಾ");
     assert!(!wasm::kernel_name().is_empty());
 }
+
+/// A diverging learning rate in the page: the step throws an Error that says so, the update is
+/// not applied and the model answers exactly as before.
+#[wasm_bindgen_test]
+fn a_diverging_learning_rate_is_refused_and_the_model_is_unchanged() {
+    let mut m = product();
+    m.set_training_text(&"ಕನ್ನಡ ನಾಡು ನುಡಿ. ".repeat(40), 3)
+        .ok()
+        .unwrap();
+    m.train_step(2, 1e-3).ok().unwrap();
+    let ids = [1u32, 2, 3, 4, 5];
+    let before = m.forward(&ids).ok().unwrap().logits().to_vec();
+    let steps = m.step_count();
+    let msg = error_of(m.train_step(2, 10.0));
+    assert!(msg.contains("training diverged"), "{msg}");
+    assert!(msg.contains("lower the learning rate"), "{msg}");
+    assert_eq!(m.step_count(), steps);
+    let after = m.forward(&ids).ok().unwrap().logits().to_vec();
+    assert_eq!(before, after, "the refused update changed the model");
+    // Training goes on at a sane rate.
+    assert!(m.train_step(2, 1e-3).ok().unwrap().is_finite());
+}
