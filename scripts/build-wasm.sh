@@ -21,7 +21,25 @@ rustup target list --installed 2>/dev/null | grep -qx 'wasm32-unknown-unknown' \
 
 echo "==> wasm-pack build --release --target web --out-dir www/pkg --mode no-install"
 echo "    $(wasm-pack --version), $(wasm-bindgen --version)$(command -v wasm-opt >/dev/null 2>&1 && echo ", $(wasm-opt --version)")"
-wasm-pack build --release --target web --out-dir www/pkg --mode no-install
+# Smallest and fastest wasm: whole-program LTO in one codegen unit (only for this build; the
+# native release profile keeps thin LTO so `cargo build --release` stays quick).
+CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
+    wasm-pack build --release --target web --out-dir www/pkg --mode no-install
+
+# wasm-pack's own wasm-opt pass is off (Cargo.toml) so that it can never pick up Debian's
+# binaryen 108, which emits a module the page cannot load. Run npm's binaryen explicitly.
+WASM=www/pkg/kgpt_bg.wasm
+WASM_OPT="$ROOT/node_modules/.bin/wasm-opt"
+if [ -x "$WASM_OPT" ] && "$WASM_OPT" --version | grep -q 'version 132'; then
+    before=$(stat -c %s "$WASM")
+    "$WASM_OPT" -O3 --enable-simd --enable-bulk-memory --enable-sign-ext \
+        --enable-nontrapping-float-to-int --enable-mutable-globals --enable-reference-types \
+        --enable-multivalue "$WASM" -o "$WASM.opt"
+    mv "$WASM.opt" "$WASM"
+    echo "==> wasm-opt -O3 (binaryen 132): $before -> $(stat -c %s "$WASM") bytes, $(gzip -9c "$WASM" | wc -c) gzipped"
+else
+    echo "==> wasm-opt skipped: npm binaryen 132 not in node_modules (run scripts/setup.sh)"
+fi
 
 echo "==> built www/pkg:"
 ls -l www/pkg

@@ -9,11 +9,23 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use unicode_normalization::UnicodeNormalization;
 
 /// NFC-normalises `text` (composed form: decomposed vowel signs become their precomposed letters).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn nfc(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
     text.nfc().collect()
+}
+
+/// NFC-normalises `text` with the JavaScript engine's `String.prototype.normalize`: the
+/// browser already carries the Unicode tables, so the wasm module does not ship its own
+/// (~100 KB smaller).
+#[cfg(target_arch = "wasm32")]
+pub fn nfc(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_string(); // ASCII is always in NFC; skip the round trip to JS
+    }
+    String::from(js_sys::JsString::from(text).normalize("NFC"))
 }
 
 /// A character of the input that is not in the vocabulary, and where it was.
@@ -123,7 +135,7 @@ impl Tokenizer {
     /// NFC-normalises `text`, then maps each character to its id; unknown ones are skipped and reported.
     pub fn encode(&self, text: &str) -> Encoded {
         let mut out = Encoded::default();
-        for (index, ch) in text.nfc().enumerate() {
+        for (index, ch) in nfc(text).chars().enumerate() {
             match self.index.get(&ch) {
                 Some(&id) => out.ids.push(id),
                 None => out.unknown.push(Unknown { ch, index }),

@@ -15,7 +15,7 @@
 // train-stopped, train-reset, weights, stats, error, fatal (a wasm trap: the page restarts us). Long loops (generation, training) yield to the
 // event loop after every step so `stop`, `train-pause` and `analyze` are served in between.
 
-import init, { Model, Sampler, kernelName } from "./pkg/kgpt.js";
+import init, { KvSession, Model, Sampler, kernelName } from "./pkg/kgpt.js";
 
 const post = (msg, transfer) => self.postMessage(msg, transfer || []);
 
@@ -29,6 +29,11 @@ let astral = new Map();
 let idsBuf = new Uint32Array(1024);
 let posBuf = new Uint32Array(1024);
 
+/**
+ * The keystroke session: keys, values, attention and logits of the last analysed window, so
+ * appending text computes only the new positions (kv_cache.rs). Reset with the model.
+ */
+let session = null;
 let generation = null; // {id, stop}
 let training = null; // session
 let snapshot = null; // {bytes, info} of the model before training, for "Reset"
@@ -73,6 +78,8 @@ function install(m, meta) {
     else astral.set(cp, id);
   });
   info = { config, params: m.paramCount(), vocab, kernel: kernelName(), ...meta };
+  if (session) session.free();
+  session = null;
   if (old && old !== m) old.free();
   post({ type: "model", ...info });
 }
@@ -243,14 +250,17 @@ function analyze({ id, text, cursor }) {
     return;
   }
   const seenIds = ids.slice(start, total);
-  const out = model.forward(seenIds);
-  const attention = out.attention();
-  const v = out.vocabSize;
+  // Appending re-uses every earlier position; past block_size the window shifts and gpt.py's
+  // absolute positions change, so the session rebuilds it in one batched pass.
+  if (!session) session = new KvSession(model);
+  session.sync(model, seenIds);
+  const attention = session.attention();
+  const v = info.vocab.length;
   let next = null;
   if (cursorK > 0) {
     let probs;
     if (cursorK > start) {
-      const logits = out.logits();
+      const logits = session.logits();
       probs = softmaxRow(logits, (cursorK - 1 - start) * v, v);
     } else {
       const ctx = ids.slice(Math.max(0, cursorK - block), cursorK);
@@ -259,7 +269,6 @@ function analyze({ id, text, cursor }) {
     const context = cursorK > start ? info.vocab[seenIds[cursorK - 1 - start]] : info.vocab[ids[cursorK - 1]];
     next = { top: topK(probs, 10), after: context, position: cursorK };
   }
-  out.free();
   const seen = Array.from(seenIds, (i) => info.vocab[i]);
   post({ ...base, seen, attention, next, forwardMs: performance.now() - t0 }, [attention.buffer]);
 }
@@ -273,17 +282,28 @@ async function generate({ id, text, n, temperature, topK: k, seed }) {
   const block = info.config.block_size;
   const ctx = Array.from(scan(text, text.length).ids);
   const sampler = new Sampler(seed >>> 0);
+  // Its own cache (the keystroke session follows the text box, which the user may edit
+  // meanwhile): each new character costs one position, a crop past block_size one rebuild.
+  const cache = new KvSession(m);
+  const windowOf = () => Uint32Array.from(ctx.length > block ? ctx.slice(ctx.length - block) : ctx);
   const t0 = performance.now();
   let count = 0;
   let reason = "done";
   try {
+    cache.sync(m, windowOf());
     while (count < n) {
       if (me.stop || model !== m) {
         reason = "stopped";
         break;
       }
-      const window = Uint32Array.from(ctx.length > block ? ctx.slice(ctx.length - block) : ctx);
-      const next = m.sampleNext(window, temperature, k, sampler);
+      let next;
+      try {
+        next = cache.sampleAppend(m, temperature, k, sampler);
+      } catch (err) {
+        if (err instanceof WebAssembly.RuntimeError) throw err;
+        cache.sync(m, windowOf()); // the weights changed (training): start over from the text
+        next = cache.sampleAppend(m, temperature, k, sampler);
+      }
       ctx.push(next);
       count++;
       post({ type: "gen-token", id, ch: info.vocab[next], count });
@@ -295,6 +315,7 @@ async function generate({ id, text, n, temperature, topK: k, seed }) {
     else post({ type: "error", context: "generate", message: `Generation failed: ${errorMessage(err)}` });
   } finally {
     sampler.free();
+    cache.free();
     if (generation === me) generation = null;
     post({ type: "gen-done", id, count, ms: performance.now() - t0, reason });
   }

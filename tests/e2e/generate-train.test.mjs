@@ -84,7 +84,10 @@ describe("generation and training", () => {
     assert.ok(added >= 120 && added <= 150, `added ${added} characters`);
     assert.match(await page.textContent("#gen-status"), /^Generated 150 characters in [\d.]+ s/);
     const streamed = await page.evaluate(() => window.__tokens);
-    assert.ok(new Set(streamed).size >= 3, `the heatmaps followed the generated text: ${streamed}`);
+    // With the KV cache the worker streams ~10k characters/s, so the page may redraw only once
+    // or twice while the text streams in (it coalesces analyses); what must hold is that the
+    // maps moved on from the prompt to the streamed text.
+    assert.ok(streamed.some((n) => n > [...start].length), `the heatmaps followed the generated text: ${streamed}`);
     assert.equal(Number(await page.getAttribute("#attention-grid", "data-tokens")), Math.min(128, [...long].length));
 
     await setText(page, start);
