@@ -123,8 +123,11 @@ impl Config {
     }
 
     /// An upper estimate of the f32 values one sequence's forward + backward buffers hold
-    /// (`model::RunState` with its training buffers): per layer ~17·T·C + 2·H·T² + 4·T, plus
-    /// the residual streams, and 3·T·V for logits, probabilities and their gradient.
+    /// (`model::RunState` with its training buffers): per layer ~20·T·C + 2·H·T·Tp (attention
+    /// probabilities and dropout mask; Tp = T rounded up to 8, the row stride) + 4·T, plus
+    /// the residual streams, 3·T·V for logits, probabilities and their gradient, and the
+    /// attention scratch shared by all layers: scores, their gradient and the probability
+    /// gradient (3·T·Tp) and one transposed key block (head_size·Tp).
     fn activation_floats_u128(&self) -> u128 {
         let (v, c, h, l, t) = (
             self.vocab_size as u128,
@@ -133,8 +136,11 @@ impl Config {
             self.n_layer as u128,
             self.block_size as u128,
         );
-        let per_layer = 20 * t * c + 2 * h * t * t + 4 * t;
-        l * per_layer + (l + 1) * t * c + 17 * t * c + 3 * t * v + 4 * t + c
+        let tp = t.div_ceil(8) * 8;
+        let head_size = c / h.max(1);
+        let per_layer = 20 * t * c + 2 * h * t * tp + 4 * t;
+        let attention_scratch = 3 * t * tp + head_size * tp;
+        l * per_layer + (l + 1) * t * c + 17 * t * c + 3 * t * v + 4 * t + c + attention_scratch
     }
 
     /// See [`MAX_ACTIVATIONS`]; meaningful once [`Config::validate`] has passed.

@@ -417,6 +417,55 @@ impl RunState {
         out
     }
 
+    /// f32 values held by every buffer (forward and, once allocated, training); bounded by
+    /// [`Config::activation_floats`].
+    pub fn allocated_floats(&self) -> usize {
+        let layer = |l: &LayerActs| {
+            [
+                &l.ln1,
+                &l.ln1_mean,
+                &l.ln1_rstd,
+                &l.qkv,
+                &l.att_probs,
+                &l.att_mask,
+                &l.att_out,
+                &l.proj_mask,
+                &l.resid_mid,
+                &l.ln2,
+                &l.ln2_mean,
+                &l.ln2_rstd,
+                &l.fc1,
+                &l.relu,
+                &l.fc2_mask,
+            ]
+            .iter()
+            .map(|b| b.len())
+            .sum::<usize>()
+        };
+        let own = [
+            &self.lnf,
+            &self.lnf_mean,
+            &self.lnf_rstd,
+            &self.logits,
+            &self.probs,
+            &self.scratch,
+            &self.att_sc,
+            &self.att_pd,
+            &self.att_ds,
+            &self.att_t,
+            &self.d_resid,
+            &self.d_ln,
+            &self.d_qkv,
+            &self.d_att_out,
+            &self.d_relu,
+            &self.d_logits,
+            &self.d_tmp,
+        ];
+        self.resid.iter().map(Vec::len).sum::<usize>()
+            + self.layers.iter().map(layer).sum::<usize>()
+            + own.iter().map(|b| b.len()).sum::<usize>()
+    }
+
     fn ensure_training_buffers(&mut self, cfg: &Config) {
         let (t, c, h, v, f) = (
             cfg.block_size,
@@ -1023,5 +1072,42 @@ mod tests {
             .0
             .contains("outside"));
         assert!(m.forward_eval(&[1, 2], Some(&[1])).is_err());
+    }
+
+    /// `Config::validate` refuses configs by `activation_floats`: it must bound what a
+    /// training `RunState` really allocates, including the attention scratch.
+    #[test]
+    fn run_state_allocation_is_within_the_config_bound() {
+        for (v, c, h, l, t) in [
+            (89, 64, 4, 4, 128),
+            (7, 4, 2, 1, 4),
+            (300, 48, 3, 2, 37),
+            (2, 8, 8, 3, 1),
+        ] {
+            let cfg = Config {
+                vocab_size: v,
+                n_embd: c,
+                n_head: h,
+                n_layer: l,
+                block_size: t,
+                dropout: 0.1,
+            };
+            let mut state = RunState::new(&cfg);
+            let forward_only = state.allocated_floats();
+            state.ensure_training_buffers(&cfg);
+            let all = state.allocated_floats();
+            assert!(all > forward_only, "training buffers were allocated");
+            assert!(
+                all <= cfg.activation_floats(),
+                "{cfg:?}: {all} > {}",
+                cfg.activation_floats()
+            );
+            // and the bound is not wildly loose (it decides what is refused)
+            assert!(
+                cfg.activation_floats() <= all * 2,
+                "{cfg:?}: {all} vs {}",
+                cfg.activation_floats()
+            );
+        }
     }
 }
