@@ -38,6 +38,15 @@ fn tmp(name: &str) -> PathBuf {
     d
 }
 
+/// A fresh folder with `train.txt` (TEXT × 20) and the path of a run inside it.
+fn run_dir(name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = tmp(name);
+    let data = dir.join("train.txt");
+    std::fs::write(&data, TEXT.repeat(20)).unwrap();
+    let run = dir.join("run");
+    (dir, data, run)
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -54,6 +63,27 @@ fn tiny() -> (Model, Tokenizer, Vec<u32>) {
         dropout: 0.1,
     };
     (Model::init(cfg, 3), tok, data)
+}
+
+/// `kgpt train --data DATA --out RUN --steps STEPS <extra…>` with the small TRAIN_SHAPE model.
+fn train_args<'a>(
+    data: &'a Path,
+    run: &'a Path,
+    steps: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "train",
+        "--data",
+        s(data),
+        "--out",
+        s(run),
+        "--steps",
+        steps,
+    ];
+    args.extend_from_slice(extra);
+    args.extend(TRAIN_SHAPE);
+    args
 }
 
 const TRAIN_SHAPE: [&str; 14] = [
@@ -151,21 +181,13 @@ fn kgpt_step_refuses_weights_that_overflow() {
 /// stops at the first step with a message, and leaves the checkpoint exactly as it was.
 #[test]
 fn kgpt_train_stops_on_nan_and_keeps_the_checkpoint() {
-    let dir = tmp("nan");
-    let data = dir.join("train.txt");
-    std::fs::write(&data, TEXT.repeat(20)).unwrap();
-    let run = dir.join("run");
-    let mut args = vec![
-        "train",
-        "--data",
-        s(&data),
-        "--out",
-        s(&run),
-        "--steps",
+    let (_, data, run) = run_dir("nan");
+    let args = train_args(
+        &data,
+        &run,
         "50",
-    ];
-    args.extend(["--stop-after", "3", "--eval-interval", "1"]);
-    args.extend(TRAIN_SHAPE);
+        &["--stop-after", "3", "--eval-interval", "1"],
+    );
     let out = kgpt(&args);
     assert!(
         out.status.success(),
@@ -219,23 +241,24 @@ fn kgpt_train_stops_on_nan_and_keeps_the_checkpoint() {
 /// a few steps; with a checkpoint every step the state on disk is the last good one and loads.
 #[test]
 fn kgpt_train_with_absurd_lr_stops_and_the_last_checkpoint_loads() {
-    let dir = tmp("lr1000");
-    let data = dir.join("train.txt");
-    std::fs::write(&data, TEXT.repeat(20)).unwrap();
-    let run = dir.join("run");
-    let mut args = vec![
-        "train",
-        "--data",
-        s(&data),
-        "--out",
-        s(&run),
-        "--steps",
+    let (_, data, run) = run_dir("lr1000");
+    let args = train_args(
+        &data,
+        &run,
         "200",
-    ];
-    args.extend(["--lr", "1000", "--eval-interval", "1"]);
-    args.extend(["--schedule", "cosine", "--warmup", "100000"]);
-    args.extend(["--max-update-ratio", "1e30"]);
-    args.extend(TRAIN_SHAPE);
+        &[
+            "--lr",
+            "1000",
+            "--eval-interval",
+            "1",
+            "--schedule",
+            "cosine",
+            "--warmup",
+            "100000",
+            "--max-update-ratio",
+            "1e30",
+        ],
+    );
     let err = fails(&args);
     assert!(
         err.contains("non-finite") || err.contains("diverged"),
@@ -252,21 +275,8 @@ fn kgpt_train_with_absurd_lr_stops_and_the_last_checkpoint_loads() {
 /// finite. The update-size guard refuses the first step, says why, and writes nothing.
 #[test]
 fn kgpt_train_with_lr_10_stops_with_a_message() {
-    let dir = tmp("lr10");
-    let data = dir.join("train.txt");
-    std::fs::write(&data, TEXT.repeat(20)).unwrap();
-    let run = dir.join("run");
-    let mut args = vec![
-        "train",
-        "--data",
-        s(&data),
-        "--out",
-        s(&run),
-        "--steps",
-        "100",
-    ];
-    args.extend(["--lr", "10", "--eval-interval", "10"]);
-    args.extend(TRAIN_SHAPE);
+    let (_, data, run) = run_dir("lr10");
+    let mut args = train_args(&data, &run, "100", &["--lr", "10", "--eval-interval", "10"]);
     let err = fails(&args);
     assert!(err.contains("step 0: training diverged"), "{err}");
     assert!(err.contains("lower the learning rate"), "{err}");
@@ -335,21 +345,13 @@ fn divergence_guards_leave_the_model_and_optimizer_untouched() {
 /// When training stops before the first checkpoint, the message must not claim one was kept.
 #[test]
 fn kgpt_train_does_not_claim_a_checkpoint_it_never_wrote() {
-    let dir = tmp("noclaim");
-    let data = dir.join("train.txt");
-    std::fs::write(&data, TEXT.repeat(20)).unwrap();
-    let run = dir.join("run");
-    let mut args = vec![
-        "train",
-        "--data",
-        s(&data),
-        "--out",
-        s(&run),
-        "--steps",
+    let (_, data, run) = run_dir("noclaim");
+    let args = train_args(
+        &data,
+        &run,
         "200",
-    ];
-    args.extend(["--lr", "1000", "--eval-interval", "1000"]);
-    args.extend(TRAIN_SHAPE);
+        &["--lr", "1000", "--eval-interval", "1000"],
+    );
     let err = fails(&args);
     assert!(err.contains("diverged"), "{err}");
     if !run.join("train-state.safetensors").exists() {
@@ -359,21 +361,13 @@ fn kgpt_train_does_not_claim_a_checkpoint_it_never_wrote() {
 
 #[test]
 fn resume_on_other_vocabulary_needs_allow_vocab_mismatch() {
-    let dir = tmp("vocab");
-    let data = dir.join("train.txt");
-    std::fs::write(&data, TEXT.repeat(20)).unwrap();
-    let run = dir.join("run");
-    let mut args = vec![
-        "train",
-        "--data",
-        s(&data),
-        "--out",
-        s(&run),
-        "--steps",
+    let (dir, data, run) = run_dir("vocab");
+    let args = train_args(
+        &data,
+        &run,
         "20",
-    ];
-    args.extend(["--stop-after", "2", "--eval-interval", "1"]);
-    args.extend(TRAIN_SHAPE);
+        &["--stop-after", "2", "--eval-interval", "1"],
+    );
     assert!(kgpt(&args).status.success());
     // Other data: the same Kannada text with Latin mixed in.
     let other = dir.join("other.txt");
@@ -456,21 +450,8 @@ fn rewrite_state_metadata(run: &Path, changes: &[(&str, Option<&str>)]) {
 /// (AdamW's bias correction takes the step as an i32 power: 2^31 and above would wrap).
 #[test]
 fn resume_refuses_missing_or_garbled_step_counters() {
-    let dir = tmp("counters");
-    let data = dir.join("train.txt");
-    std::fs::write(&data, TEXT.repeat(20)).unwrap();
-    let run = dir.join("run");
-    let mut args = vec![
-        "train",
-        "--data",
-        s(&data),
-        "--out",
-        s(&run),
-        "--steps",
-        "4",
-    ];
-    args.extend(["--eval-interval", "2"]);
-    args.extend(TRAIN_SHAPE);
+    let (_, data, run) = run_dir("counters");
+    let args = train_args(&data, &run, "4", &["--eval-interval", "2"]);
     assert!(kgpt(&args).status.success());
     let good = std::fs::read(run.join("train-state.safetensors")).unwrap();
     let resume = [
@@ -519,21 +500,8 @@ fn resume_refuses_missing_or_garbled_step_counters() {
 /// repeats (and maybe a torn line): resuming keeps one row per step.
 #[test]
 fn resume_keeps_one_log_row_per_step() {
-    let dir = tmp("logrows");
-    let data = dir.join("train.txt");
-    std::fs::write(&data, TEXT.repeat(20)).unwrap();
-    let run = dir.join("run");
-    let mut args = vec![
-        "train",
-        "--data",
-        s(&data),
-        "--out",
-        s(&run),
-        "--steps",
-        "4",
-    ];
-    args.extend(["--eval-interval", "2"]);
-    args.extend(TRAIN_SHAPE);
+    let (_, data, run) = run_dir("logrows");
+    let args = train_args(&data, &run, "4", &["--eval-interval", "2"]);
     assert!(kgpt(&args).status.success());
     // What a kill after the step-6 log line, before its checkpoint, leaves behind.
     let log = run.join("log.csv");
