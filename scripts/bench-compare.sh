@@ -44,7 +44,7 @@ trap 'rm -rf "$TMP"' EXIT
 if [ "$BUILD" = 1 ]; then
     echo "==> building kgpt (release) and the wasm package for Node" >&2
     cargo build --release --quiet --bin kgpt
-    wasm-pack --quiet build --release --target nodejs --out-dir target/pkg-node --mode no-install >&2
+    bash scripts/build-wasm.sh --target nodejs --out-dir target/pkg-node >&2
 fi
 KGPT="${CARGO_TARGET_DIR:-$ROOT/target}/release/kgpt"
 [ -x "$KGPT" ] || die "$KGPT not built"

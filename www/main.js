@@ -360,6 +360,7 @@ function onAnalysis(msg) {
   ui.grid.dataset.ms = total.toFixed(1);
   ui.grid.dataset.drawMs = (t1 - t0).toFixed(1);
   ui.grid.dataset.forwardMs = msg.forwardMs.toFixed(1);
+  ui.grid.dataset.reused = String(msg.reused ?? 0);
   ui.grid.dataset.fromKey = S.reqFromKey ? "1" : "0";
   ui.grid.dataset.seq = String(++S.redraws);
   const what = S.reqFromKey ? `keystroke → ${msg.layers * msg.heads} maps drawn` : "update";

@@ -253,7 +253,7 @@ function analyze({ id, text, cursor }) {
   // Appending re-uses every earlier position; past block_size the window shifts and gpt.py's
   // absolute positions change, so the session rebuilds it in one batched pass.
   if (!session) session = new KvSession(model);
-  session.sync(model, seenIds);
+  const reused = session.sync(model, seenIds);
   const attention = session.attention();
   const v = info.vocab.length;
   let next = null;
@@ -270,7 +270,7 @@ function analyze({ id, text, cursor }) {
     next = { top: topK(probs, 10), after: context, position: cursorK };
   }
   const seen = Array.from(seenIds, (i) => info.vocab[i]);
-  post({ ...base, seen, attention, next, forwardMs: performance.now() - t0 }, [attention.buffer]);
+  post({ ...base, seen, attention, next, reused, forwardMs: performance.now() - t0 }, [attention.buffer]);
 }
 
 async function generate({ id, text, n, temperature, topK: k, seed }) {

@@ -126,4 +126,46 @@ describe("responsiveness", () => {
     assert.deepEqual(await problems(page), []);
     await page.context().close();
   });
+  test("keystrokes reuse the KV cache: appending computes one position, an edit recomputes from it", async () => {
+    const page = await newPage(browser, { width: 1366, height: 900 });
+    await openViewer(page, server.url);
+    const grid = async () => page.$eval("#attention-grid", (g) => ({ tokens: Number(g.dataset.tokens), reused: Number(g.dataset.reused) }));
+    const text = kannadaText(40);
+    let seq = await redrawCount(page);
+    await page.fill("#text", text);
+    await waitForRedraw(page, seq);
+    await settle(page);
+    const n = (await grid()).tokens;
+    assert.ok(n >= 30, `${n} tokens`);
+    // append one character at the end: every earlier position is reused
+    await page.focus("#text");
+    await page.keyboard.press("End");
+    seq = await redrawCount(page);
+    await page.keyboard.type("ಕ");
+    await waitForRedraw(page, seq);
+    await settle(page);
+    assert.deepEqual(await grid(), { tokens: n + 1, reused: n });
+    // an edit near the start (after the first character: a grapheme boundary, where Chromium
+    // leaves the caret): only the positions before it are reused
+    await page.evaluate(() => document.querySelector("#text").setSelectionRange(1, 1));
+    const insert = [...text][1] === "ನ" ? "ಕ" : "ನ"; // differs from the character it pushes on
+    seq = await redrawCount(page);
+    await page.keyboard.type(insert);
+    await waitForRedraw(page, seq);
+    await settle(page);
+    assert.deepEqual(await grid(), { tokens: n + 2, reused: 1 });
+    // past block_size the window shifts: gpt.py's absolute positions change, nothing is reusable
+    seq = await redrawCount(page);
+    await page.fill("#text", kannadaText(300));
+    await waitForRedraw(page, seq);
+    await settle(page);
+    await page.keyboard.press("End");
+    seq = await redrawCount(page);
+    await page.keyboard.type("ಕ");
+    await waitForRedraw(page, seq);
+    await settle(page);
+    assert.deepEqual(await grid(), { tokens: 128, reused: 0 });
+    assert.deepEqual(await problems(page), []);
+    await page.context().close();
+  });
 });
