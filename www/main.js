@@ -1482,7 +1482,7 @@ async function main() {
   startWorker();
   S.worker.postMessage({ type: "load-url", url: WEIGHTS_URL });
   try {
-    await initWasm();
+    S.pageWasm = await initWasm();
   } catch (err) {
     showError(`WebAssembly could not start in this browser: ${err.message}`);
     return;
@@ -1523,14 +1523,15 @@ setInterval(() => {
   }
 }, 5000);
 
-// For automation and soak tests: the worker, its wasm memory size, a restart.
+// For automation and soak tests: the worker, the wasm memory sizes (the worker's model and the
+// page's text helpers), a restart.
 window.kgptViewer = Object.freeze({
   get worker() {
     return S.worker;
   },
   stats: () =>
     new Promise((resolve) => {
-      S.statsWaiters.push(resolve);
+      S.statsWaiters.push((msg) => resolve(msg && { ...msg, pageWasmMemoryBytes: S.pageWasm ? S.pageWasm.memory.buffer.byteLength : 0 }));
       S.worker.postMessage({ type: "stats" });
     }),
   restartWorker: () => workerDied("restarted on request"),
