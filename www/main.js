@@ -672,8 +672,15 @@ function renderNext() {
 
 /** The last few aksharas before UTF-16 offset `cursor` (at most ~10 characters), for display. */
 function contextBefore(text, cursor) {
-  const chars = [...text.slice(Math.max(0, cursor - 24), cursor)];
-  const truncated = cursor > 24;
+  // never cut a surrogate pair: a caret set between its halves (setSelectionRange allows it)
+  // would show half an emoji as U+FFFD
+  const high = (i) => i >= 0 && i < text.length && (text.charCodeAt(i) & 0xfc00) === 0xd800;
+  const low = (i) => i >= 0 && i < text.length && (text.charCodeAt(i) & 0xfc00) === 0xdc00;
+  if (high(cursor - 1) && low(cursor)) cursor--;
+  let start = Math.max(0, cursor - 24);
+  if (low(start) && high(start - 1)) start++;
+  const chars = [...text.slice(start, cursor)];
+  const truncated = start > 0;
   const flat = segmentAksharasRaw(chars.join(""));
   const groups = [];
   for (let i = 0; i < flat.length; i += 2) groups.push(chars.slice(flat[i], flat[i + 1]).join(""));
