@@ -11,8 +11,10 @@
 //   train-start {...} / train-pause / train-reset
 //   get-weights                           the current weights as safetensors bytes
 //   stats {id}                            wasm memory size (for soak tests)
-// Replies: wasm, model, load-error, analysis, gen-token, gen-done, train-begin, train-progress,
-// train-stopped, train-reset, weights, stats, error, fatal (a wasm trap: the page restarts us). Long loops (generation, training) yield to the
+// Replies: wasm, model, load-error, analysis (with `nonFinite` and nothing to draw when the
+// model's output is NaN/∞), gen-token, gen-done, train-begin, train-progress, train-stopped
+// (with the error `message` when a step failed), train-reset, weights, stats, error, fatal (a
+// wasm trap: the page restarts us). Long loops (generation, training) yield to the
 // event loop after every step so `stop`, `train-pause` and `analyze` are served in between.
 
 import init, { Model, Sampler, kernelName } from "./pkg/kgpt.js";
