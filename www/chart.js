@@ -90,7 +90,7 @@ export class LossChart {
       ctx.moveTo(left + 1, Math.round(y) + 0.5);
       ctx.lineTo(left + pw, Math.round(y) + 0.5);
       ctx.stroke();
-      ctx.fillText(v.toFixed(2), left - 5, y);
+      ctx.fillText(Math.abs(v) < 1000 ? v.toFixed(2) : v.toPrecision(2), left - 5, y);
     }
     ctx.textAlign = "left";
     ctx.textBaseline = "top";

@@ -136,6 +136,11 @@ const S = {
 };
 
 const nf = new Intl.NumberFormat("en");
+/** The learning rates the training panel accepts (the input's min and max). */
+const LR_MIN = 1e-6;
+const LR_MAX = 1;
+/** A loss for display: 3 decimals, or 4 significant digits once it is huge (divergence). */
+const fmtLoss = (v) => (Math.abs(v) < 1e5 ? v.toFixed(3) : v.toPrecision(4));
 
 // ---------------------------------------------------------------------------------------------
 // errors and status
@@ -286,6 +291,7 @@ function onWorkerError(msg) {
   }
   if (msg.context === "train-start") {
     S.training = false;
+    ui.trainStatus.textContent = `Training did not start: ${msg.message}`;
     updateButtons();
   }
 }
@@ -344,6 +350,11 @@ function sendAnalysis() {
 
 function onAnalysis(msg) {
   S.inflight = false;
+  if (msg.nonFinite) {
+    showError("The model's output for this text is not finite (NaN or ∞): its weights overflow. Reset the training, or load another model.", "nonfinite");
+  } else {
+    clearError("nonfinite");
+  }
   const t0 = performance.now();
   S.analysis = msg;
   S.analysisText = S.reqText;
@@ -673,8 +684,15 @@ function renderNext() {
 
 /** The last few aksharas before UTF-16 offset `cursor` (at most ~10 characters), for display. */
 function contextBefore(text, cursor) {
-  const chars = [...text.slice(Math.max(0, cursor - 24), cursor)];
-  const truncated = cursor > 24;
+  // never cut a surrogate pair: a caret set between its halves (setSelectionRange allows it)
+  // would show half an emoji as U+FFFD
+  const high = (i) => i >= 0 && i < text.length && (text.charCodeAt(i) & 0xfc00) === 0xd800;
+  const low = (i) => i >= 0 && i < text.length && (text.charCodeAt(i) & 0xfc00) === 0xdc00;
+  if (high(cursor - 1) && low(cursor)) cursor--;
+  let start = Math.max(0, cursor - 24);
+  if (low(start) && high(start - 1)) start++;
+  const chars = [...text.slice(start, cursor)];
+  const truncated = start > 0;
   const flat = segmentAksharasRaw(chars.join(""));
   const groups = [];
   for (let i = 0; i < flat.length; i += 2) groups.push(chars.slice(flat[i], flat[i + 1]).join(""));
@@ -955,11 +973,18 @@ async function startTraining() {
   const mode = radioValue("train-mode");
   const steps = intIn(ui.trainSteps, 1, 100000, 200);
   const batch = intIn(ui.trainBatch, 1, 512, 8);
-  const lr = numIn(ui.trainLr, 1e-6, 1, 0.002);
+  const lr = numIn(ui.trainLr, LR_MIN, LR_MAX, 0.002);
+  const lrAsked = Number.parseFloat(ui.trainLr.value);
+  const lrNote = !Number.isFinite(lrAsked)
+    ? ` (learning rate “${ui.trainLr.value}” is not a number: using ${lr})`
+    : lrAsked !== lr
+      ? ` (learning rate ${lrAsked} is outside ${LR_MIN}…${LR_MAX}: using ${lr})`
+      : "";
   const seed = intIn(ui.trainSeed, 0, 4294967295, 1337);
   S.training = true;
   updateButtons();
-  ui.trainStatus.textContent = `Training on ${sourceName}…`;
+  ui.trainStatus.textContent = `Training on ${sourceName}…${lrNote}`;
+  S.lrNote = lrNote;
   S.worker.postMessage({ type: "train-start", text, sourceName, mode, preset: ui.trainSize.value, steps, batch, lr, seed });
 }
 
@@ -969,15 +994,16 @@ function onTrainBegin(msg) {
   const skipped = msg.chars - msg.usable;
   ui.trainStatus.textContent =
     `${msg.mode === "scratch" ? "Training from scratch" : "Fine-tuning"} on ${msg.sourceName}: ${nf.format(msg.usable)} characters` +
-    (skipped ? ` (${nf.format(skipped)} outside the vocabulary skipped)` : "") + ".";
+    (skipped ? ` (${nf.format(skipped)} outside the vocabulary skipped)` : "") + `.${S.lrNote || ""}`;
+  S.lrNote = "";
   updateButtons();
 }
 
 function onTrainProgress(msg) {
   S.training = true;
   chart.push(msg.step, msg.loss);
-  ui.lossValue.textContent = msg.loss.toFixed(3);
-  ui.lossSmoothed.textContent = chart.smoothed.toFixed(3);
+  ui.lossValue.textContent = fmtLoss(msg.loss);
+  ui.lossSmoothed.textContent = fmtLoss(chart.smoothed);
   ui.trainStep.textContent = `${nf.format(msg.step)} / ${nf.format(msg.target)}`;
   ui.tokensPerSec.textContent = nf.format(Math.round(msg.tokensPerSec));
   ui.lossValue.dataset.step = String(msg.step);
@@ -987,7 +1013,11 @@ function onTrainProgress(msg) {
 function onTrainStopped(msg) {
   S.training = false;
   const what = msg.reason === "done" ? "Done" : msg.reason === "error" ? "Stopped by an error" : "Paused";
-  ui.trainStatus.textContent = `${what} at step ${nf.format(msg.step)}${msg.reason === "done" ? "" : ` of ${nf.format(msg.target)}`}. ${msg.reason === "done" ? "Start runs more steps; " : "Start continues; "}Reset returns to the weights before training.`;
+  const where = `${what} at step ${nf.format(msg.step)}${msg.reason === "done" ? "" : ` of ${nf.format(msg.target)}`}`;
+  ui.trainStatus.textContent =
+    msg.reason === "error" && msg.message
+      ? `${where}: ${msg.message}`
+      : `${where}. ${msg.reason === "done" ? "Start runs more steps; " : "Start continues; "}Reset returns to the weights before training.`;
   updateButtons();
   scheduleAnalysis(null);
 }
@@ -1483,7 +1513,7 @@ async function main() {
   startWorker();
   S.worker.postMessage({ type: "load-url", url: WEIGHTS_URL });
   try {
-    await initWasm();
+    S.pageWasm = await initWasm();
   } catch (err) {
     showError(`WebAssembly could not start in this browser: ${err.message}`);
     return;
@@ -1524,14 +1554,15 @@ setInterval(() => {
   }
 }, 5000);
 
-// For automation and soak tests: the worker, its wasm memory size, a restart.
+// For automation and soak tests: the worker, the wasm memory sizes (the worker's model and the
+// page's text helpers), a restart.
 window.kgptViewer = Object.freeze({
   get worker() {
     return S.worker;
   },
   stats: () =>
     new Promise((resolve) => {
-      S.statsWaiters.push(resolve);
+      S.statsWaiters.push((msg) => resolve(msg && { ...msg, pageWasmMemoryBytes: S.pageWasm ? S.pageWasm.memory.buffer.byteLength : 0 }));
       S.worker.postMessage({ type: "stats" });
     }),
   restartWorker: () => workerDied("restarted on request"),

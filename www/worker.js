@@ -11,8 +11,10 @@
 //   train-start {...} / train-pause / train-reset
 //   get-weights                           the current weights as safetensors bytes
 //   stats {id}                            wasm memory size (for soak tests)
-// Replies: wasm, model, load-error, analysis, gen-token, gen-done, train-begin, train-progress,
-// train-stopped, train-reset, weights, stats, error, fatal (a wasm trap: the page restarts us). Long loops (generation, training) yield to the
+// Replies: wasm, model, load-error, analysis (with `nonFinite` and nothing to draw when the
+// model's output is NaN/∞), gen-token, gen-done, train-begin, train-progress, train-stopped
+// (with the error `message` when a step failed), train-reset, weights, stats, error, fatal (a
+// wasm trap: the page restarts us). Long loops (generation, training) yield to the
 // event loop after every step so `stop`, `train-pause` and `analyze` are served in between.
 
 import init, { KvSession, Model, Sampler, kernelName } from "./pkg/kgpt.js";
@@ -205,6 +207,26 @@ function scan(text, cursor) {
   return { ids: idsBuf.subarray(0, k), pos: posBuf.subarray(0, k), unknown, chars, samples: [...samples], cursorK };
 }
 
+/** True if no value is NaN or ±Infinity. */
+function allFinite(values) {
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i];
+    if (x - x !== 0) return false;
+  }
+  return true;
+}
+
+/** True if the model's logits for `ids` are all finite (a cheap health check after a step). */
+function outputFinite(m, ids) {
+  if (!ids.length) return true;
+  const out = m.forward(ids);
+  try {
+    return allFinite(out.logits());
+  } finally {
+    out.free();
+  }
+}
+
 function softmaxRow(logits, offset, v) {
   let max = -Infinity;
   for (let i = 0; i < v; i++) max = Math.max(max, logits[offset + i]);
@@ -257,8 +279,8 @@ function analyze({ id, text, cursor }) {
   const attention = session.attention();
   const v = info.vocab.length;
   let next = null;
+  let probs = null;
   if (cursorK > 0) {
-    let probs;
     if (cursorK > start) {
       const logits = session.logits();
       probs = softmaxRow(logits, (cursorK - 1 - start) * v, v);
@@ -268,6 +290,12 @@ function analyze({ id, text, cursor }) {
     }
     const context = cursorK > start ? info.vocab[seenIds[cursorK - 1 - start]] : info.vocab[ids[cursorK - 1]];
     next = { top: topK(probs, 10), after: context, position: cursorK };
+  }
+  if (!allFinite(attention) || (probs && !allFinite(probs))) {
+    // finite weights can still overflow (a loaded file with huge weights, a wild training
+    // step): say so instead of drawing NaN
+    post({ ...base, t: 0, cropped: 0, seen: [], attention: null, next: null, nonFinite: true, forwardMs: performance.now() - t0 });
+    return;
   }
   const seen = Array.from(seenIds, (i) => info.vocab[i]);
   post({ ...base, seen, attention, next, reused, forwardMs: performance.now() - t0 }, [attention.buffer]);
@@ -379,7 +407,12 @@ async function trainStart(msg) {
   const block = info.config.block_size;
   const tokensPerStep = () => s.batch * Math.min(block, scan(s.text, 0).ids.length - 1);
   const perStep = tokensPerStep();
+  // a window of the training text: after every step the model must still give finite logits on it
+  const probe = Uint32Array.from(scan(s.text, 0).ids.subarray(0, Math.min(block, 32)));
+  const lastGood = (step) => (step ? `the weights are those of the last good step (${step})` : "the weights are those from before training");
+  const capital = (text) => text[0].toUpperCase() + text.slice(1);
   let reason = "done";
+  let message = null;
   while (s.done < s.target) {
     if (!s.running || training !== s || model !== m) {
       reason = "paused";
@@ -387,17 +420,33 @@ async function trainStart(msg) {
     }
     const t0 = performance.now();
     let loss;
+    // The weights before the step (~1 ms): a step can pass the library's checks (finite loss,
+    // gradient and weights) and still leave weights whose forward pass overflows to NaN.
+    const before = m.toSafetensors();
     try {
       loss = m.trainStep(s.batch, s.lr);
     } catch (err) {
-      s.running = false;
       if (err instanceof WebAssembly.RuntimeError) throw err;
+      const why = errorMessage(err).replace(/\.$/, "");
+      message =
+        `Training step ${s.done + 1} failed: ${why}.` +
+        (/not applied/.test(why) ? "" : " The update was not applied.") +
+        ` ${capital(lastGood(s.done))}. Lower the learning rate and press Continue, or Reset.`;
+    }
+    if (message === null && !(Number.isFinite(loss) && outputFinite(m, probe))) {
+      // undo the step: the same weights in a fresh model (the optimizer starts afresh)
+      const restored = Model.fromSafetensors(before);
+      restored.setTrainingText(s.text, s.seed);
+      model = restored;
+      m.free();
+      message =
+        `Training step ${s.done + 1} made the model's output non-finite (NaN or ∞): the update was undone and ` +
+        `${lastGood(s.done)}. Lower the learning rate and press Continue, or Reset.`;
+    }
+    if (message !== null) {
+      s.running = false;
       reason = "error";
-      post({
-        type: "error",
-        context: "train",
-        message: `Training step ${s.done + 1} failed: ${errorMessage(err)}. The update was not applied: the weights are those of the last good step. Lower the learning rate and press Start to continue, or Reset.`,
-      });
+      post({ type: "error", context: "train", message });
       break;
     }
     const ms = performance.now() - t0;
@@ -406,7 +455,7 @@ async function trainStart(msg) {
     await yieldToEvents();
   }
   if (training === s) s.running = false;
-  post({ type: "train-stopped", reason, step: s.done, target: s.target });
+  post({ type: "train-stopped", reason, step: s.done, target: s.target, message });
 }
 
 function trainReset() {
