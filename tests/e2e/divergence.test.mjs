@@ -10,21 +10,10 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import { ROOT, canvasImages, launch, newPage, openViewer, problems, redrawCount, settle, startServer, waitForRedraw } from "./helpers.mjs";
+import { describe, test } from "node:test";
+import { canvasImages, newPage, openViewer, problems, redrawCount, ROOT, settle, useServerAndBrowser, waitForRedraw } from "./helpers.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 const STOPPED = /^(Done|Paused|Stopped)/;
 
@@ -103,8 +92,8 @@ async function assertStoppedByError(page, status, pattern, what) {
 
 describe("training divergence in the page", () => {
   test("the panel's largest learning rate: clamped and said; divergence is reported or the model stays finite", async (t) => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     assert.equal(await page.getAttribute("#train-lr", "max"), "1");
     // every text the training status shows (some only for a moment)
     await page.evaluate(() => {
@@ -146,8 +135,8 @@ describe("training divergence in the page", () => {
     [1000, "a few finite but wild steps, then non-finite"],
   ]) {
     test(`lr ${lr} through the message API: ${expect}; the last good weights keep working`, async (t) => {
-      const page = await newPage(browser);
-      await openViewer(page, server.url);
+      const page = await newPage(env.browser);
+      await openViewer(page, env.server.url);
       const imgsBefore = await canvasImages(page);
       const nextBefore = await page.textContent("#next-char");
       const status = await apiTrain(page, { steps: 30, lr });
@@ -181,8 +170,8 @@ describe("training divergence in the page", () => {
   }
 
   test("a loaded file whose weights overflow is reported, not drawn as NaN; the shipped model comes back", async (t) => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     // the tiny fixture with ln_f.weight and lm_head.weight × 1e38 (clamped to f32's range):
     // finite, so the loader accepts it, but the logits overflow to ±∞ and softmax gives NaN
     const bytes = await readFile(join(ROOT, "tests/fixtures/tiny_gpt.safetensors"));
@@ -219,8 +208,8 @@ describe("training divergence in the page", () => {
   });
 
   test("a training text with no usable characters: training does not start, and says why", async () => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     await page.fill("#text", "ABC 😀");
     await settle(page);
     await page.check('input[name="train-source"][value="textbox"]');

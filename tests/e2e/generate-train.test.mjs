@@ -4,21 +4,10 @@
 
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { after, before, describe, test } from "node:test";
-import { launch, newPage, openViewer, problems, redrawCount, screenshotPath, settle, startServer, waitForRedraw } from "./helpers.mjs";
+import { describe, test } from "node:test";
+import { newPage, openViewer, problems, redrawCount, screenshotPath, settle, useServerAndBrowser, waitForRedraw } from "./helpers.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 async function setText(page, text) {
   const seq = await redrawCount(page);
@@ -66,8 +55,8 @@ async function trainSteps(page, { steps, batch = "8", lr = "0.003", source = "bu
 
 describe("generation and training", () => {
   test("generate appends text, heatmaps follow, and a seed reproduces it", async () => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     const start = "ಕನ್ನಡ ";
     await setText(page, start);
     // token counts of the redraws that happen while the text streams in
@@ -124,8 +113,8 @@ describe("generation and training", () => {
   });
 
   test("20 training steps lower #loss-value; heatmaps refresh; reset; download and reload the weights", async () => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     const nextBefore = await page.textContent("#next-char");
     await recordLosses(page);
     const seq = await redrawCount(page);
@@ -182,8 +171,8 @@ describe("generation and training", () => {
   });
 
   test("training from scratch with a smaller config: the grid follows the config; pause works", async () => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     const text = "ಕನ್ನಡ ನಾಡು ಕನ್ನಡ ನುಡಿ ಕನ್ನಡ ನಾಡು ಕನ್ನಡ ನುಡಿ ಕನ್ನಡ ನಾಡು ಕನ್ನಡ ನುಡಿ";
     await setText(page, text);
     await recordLosses(page);

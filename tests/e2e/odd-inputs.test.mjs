@@ -11,21 +11,10 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import { ROOT, canvasImages, kannadaText, launch, newPage, openViewer, problems, redrawCount, settle, startServer, waitForRedraw } from "./helpers.mjs";
+import { describe, test } from "node:test";
+import { canvasImages, kannadaText, newPage, openViewer, problems, redrawCount, ROOT, settle, useServerAndBrowser, waitForRedraw } from "./helpers.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 /** The shipped model's vocabulary, from its safetensors header. */
 const VOCAB = (() => {
@@ -124,8 +113,8 @@ const CASES = [
 
 describe("odd inputs", () => {
   test("every odd text renders, in both views, and the page stays responsive", { timeout: Infinity }, async (t) => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     await paste(page, "");
     const empty = await canvasImages(page);
     for (const [what, text] of CASES) {
@@ -149,8 +138,8 @@ describe("odd inputs", () => {
   });
 
   test("the caret at every UTF-16 offset of an odd text (inside surrogate pairs and clusters)", async () => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     const text = "👩‍👩‍👧ಕ\u0CCDಷ\u0301ಕ\u200dನ😀 ಾ\u0CCD";
     await paste(page, text);
     await page.focus("#text");
@@ -167,8 +156,8 @@ describe("odd inputs", () => {
   });
 
   test("real keys: emoji, decomposed vowel signs, joiners and Backspace through them", async () => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     await paste(page, "");
     await page.click("#text");
     const steps = [

@@ -2,26 +2,15 @@
 // worker and shows the figures (same keys as `kgpt bench`).
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { launch, newPage, openViewer, problems, redrawCount, settle, startServer, waitForRedraw } from "./helpers.mjs";
+import { describe, test } from "node:test";
+import { newPage, openViewer, problems, redrawCount, settle, useServerAndBrowser, waitForRedraw } from "./helpers.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 describe("offline and benchmark", () => {
   test("after one visit the viewer works offline (service worker cache)", async () => {
-    const page = await newPage(browser, { serviceWorkers: "allow" });
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser, { serviceWorkers: "allow" });
+    await openViewer(page, env.server.url);
     await page.waitForFunction(() => navigator.serviceWorker && navigator.serviceWorker.controller, null, { timeout: 30000 });
     const cached = await page.evaluate(async () => {
       const keys = await (await caches.open("kgpt-viewer-v1")).keys();
@@ -52,8 +41,8 @@ describe("offline and benchmark", () => {
   });
 
   test("the Benchmark button runs the wasm benchmark and shows the figures", async (t) => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     await page.click("#bench");
     assert.equal(await page.isDisabled("#bench"), true);
     // the page stays usable while the benchmark runs in its own worker

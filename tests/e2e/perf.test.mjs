@@ -9,26 +9,15 @@
 
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
-import { after, before, describe, test } from "node:test";
-import { kannadaText, launch, newPage, openViewer, percentile, problems, redrawCount, screenshotPath, settle, startServer, waitForRedraw } from "./helpers.mjs";
+import { describe, test } from "node:test";
+import { kannadaText, newPage, openViewer, percentile, problems, redrawCount, screenshotPath, settle, useServerAndBrowser, waitForRedraw } from "./helpers.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 describe("responsiveness", () => {
   test("keystroke → 16 heatmaps drawn at 128 characters (median, p95)", async (t) => {
-    const page = await newPage(browser, { width: 1366, height: 900 });
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser, { width: 1366, height: 900 });
+    await openViewer(page, env.server.url);
     const seq0 = await redrawCount(page);
     await page.fill("#text", kannadaText(128));
     await waitForRedraw(page, seq0);
@@ -73,8 +62,8 @@ describe("responsiveness", () => {
   });
 
   test("a 100 KB paste keeps the page responsive", async (t) => {
-    const page = await newPage(browser, { width: 1366, height: 900 });
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser, { width: 1366, height: 900 });
+    await openViewer(page, env.server.url);
     // record long main-thread tasks from now on
     await page.evaluate(() => {
       window.__long = [];
@@ -127,8 +116,8 @@ describe("responsiveness", () => {
     await page.context().close();
   });
   test("keystrokes reuse the KV cache: appending computes one position, an edit recomputes from it", async () => {
-    const page = await newPage(browser, { width: 1366, height: 900 });
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser, { width: 1366, height: 900 });
+    await openViewer(page, env.server.url);
     const grid = async () => page.$eval("#attention-grid", (g) => ({ tokens: Number(g.dataset.tokens), reused: Number(g.dataset.reused) }));
     const text = kannadaText(40);
     let seq = await redrawCount(page);

@@ -13,8 +13,8 @@
 
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
-import { after, before, describe, test } from "node:test";
-import { kannadaText, launch, newPage, openViewer, problems, redrawCount, screenshotPath, settle, startServer, waitForRedraw } from "./helpers.mjs";
+import { describe, test } from "node:test";
+import { kannadaText, newPage, openViewer, problems, redrawCount, screenshotPath, settle, useServerAndBrowser, waitForRedraw } from "./helpers.mjs";
 
 const envInt = (name, fallback) => {
   const v = Number.parseInt(process.env[name] ?? "", 10);
@@ -26,18 +26,7 @@ const ROUNDS = Math.max(2, Math.min(10, envInt("KGPT_SOAK_ROUNDS", 10)));
 /** Growth allowed after the warm-up round (JS heaps, after a forced GC). */
 const HEAP_MARGIN = 4 * 1024 * 1024;
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 /** Deterministic PRNG (mulberry32). */
 function rng(seed) {
@@ -178,12 +167,12 @@ async function waitTrainingDone(page, step) {
 describe("soak", () => {
   test(`${KEYS} keystrokes and ${STEPS} training steps: memory stays flat`, { timeout: Infinity }, async (t) => {
     const t0 = Date.now();
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     const pageSession = await page.context().newCDPSession(page);
     await pageSession.send("Performance.enable");
-    const browserSession = await browser.newBrowserCDPSession();
-    const worker = await workerProbe(browserSession, `${server.url}worker.js`);
+    const browserSession = await env.browser.newBrowserCDPSession();
+    const worker = await workerProbe(browserSession, `${env.server.url}worker.js`);
     if (!worker) t.diagnostic("the worker's CDP target was not reachable: its JS heap is not measured");
 
     const startText = kannadaText(120);

@@ -7,33 +7,10 @@
 
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { after, before, describe, test } from "node:test";
-import {
-  canvasImages,
-  kannadaText,
-  launch,
-  newPage,
-  openViewer,
-  problems,
-  redrawCount,
-  screenshotPath,
-  settle,
-  startServer,
-  waitForRedraw,
-} from "./helpers.mjs";
+import { describe, test } from "node:test";
+import { canvasImages, kannadaText, newPage, openViewer, problems, redrawCount, screenshotPath, settle, useServerAndBrowser, waitForRedraw } from "./helpers.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 const stripTexts = (page) => page.$$eval("#token-strip .tok:not(.cropped):not(.skip-run)", (els) => els.map((e) => e.textContent));
 
@@ -47,8 +24,8 @@ async function setText(page, text) {
 
 describe("viewer", () => {
   test("loads with the model, no console errors and no CSP violations", async () => {
-    const page = await newPage(browser, { serviceWorkers: "allow" });
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser, { serviceWorkers: "allow" });
+    await openViewer(page, env.server.url);
     assert.equal(await page.inputValue("#text"), "ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ");
     const status = await page.textContent("#status");
     assert.match(status, /4 layers × 4 heads/);
@@ -83,8 +60,8 @@ describe("viewer", () => {
   });
 
   test("typing Kannada changes every canvas and data-tokens; hover shows the weight", async () => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     const before = await canvasImages(page);
     const tokens = Number(await page.getAttribute("#attention-grid", "data-tokens"));
     await page.click("#text");
@@ -127,8 +104,8 @@ describe("viewer", () => {
   });
 
   test("akshara toggle groups conjuncts and changes the labels and maps", async () => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     const chars = await stripTexts(page);
     assert.equal(chars.length, 15);
     assert.equal(chars[1], "◌್", "a lone virama is shown on a dotted circle");
@@ -166,8 +143,8 @@ describe("viewer", () => {
   });
 
   test("NFC, unknown characters and block_size cropping are reported", async () => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     // decomposed ಕೊ (ಕ + ೆ + ೂ) is normalised in the box itself
     await setText(page, "ಕ\u0CC6\u0CC2ಡ");
     assert.equal(await page.inputValue("#text"), "ಕೊಡ");
@@ -200,8 +177,8 @@ describe("viewer", () => {
   });
 
   test("next-character panel: top 10 after the cursor, click inserts", async () => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     const items = await page.$$eval("#next-char li", (lis) => lis.map((li) => [li.querySelector(".next-char").textContent, Number.parseFloat(li.querySelector(".next-prob").textContent)]));
     assert.equal(items.length, 10);
     for (let i = 1; i < items.length; i++) assert.ok(items[i][1] <= items[i - 1][1], "sorted by probability");
@@ -229,8 +206,8 @@ describe("viewer", () => {
   });
 
   test("Latin → Kannada phonetic typing on a table of examples", async () => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     await setText(page, "");
     await page.check("#phonetic-toggle");
     assert.equal(await page.isVisible("#latin"), true);
@@ -270,8 +247,8 @@ describe("viewer", () => {
   });
 
   test("large view: click a head, arrow keys read values, values table", async () => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     await page.click('canvas[data-layer="1"][data-head="2"]');
     await page.waitForSelector("#head-dialog[open]");
     assert.equal(await page.textContent("#dialog-title"), "Layer 2 · head 3");
@@ -305,8 +282,8 @@ describe("viewer", () => {
   });
 
   test("export PNG and JSON; the URL hash reproduces text and settings", async () => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     await setText(page, "ಕನ್ನಡ ನಾಡು");
     await page.click("#akshara-toggle");
     await page.selectOption("#scale", "sqrt");
@@ -334,17 +311,17 @@ describe("viewer", () => {
     const hash = await page.evaluate(() => location.hash);
     assert.match(hash, /view=aksharas/);
     assert.match(hash, /seed=7/);
-    assert.equal(await page.inputValue("#share-link"), server.url + hash);
-    const page2 = await newPage(browser);
-    await openViewer(page2, server.url, hash);
+    assert.equal(await page.inputValue("#share-link"), env.server.url + hash);
+    const page2 = await newPage(env.browser);
+    await openViewer(page2, env.server.url, hash);
     assert.equal(await page2.inputValue("#text"), "ಕನ್ನಡ ನಾಡು");
     assert.equal(await page2.getAttribute("#akshara-toggle", "aria-pressed"), "true");
     assert.equal(await page2.inputValue("#scale"), "sqrt");
     assert.equal(await page2.inputValue("#seed"), "7");
     assert.equal(await page2.getAttribute("#attention-grid", "data-groups"), "6");
     // a link can open a head's large view
-    const page3 = await newPage(browser);
-    await openViewer(page3, server.url, "#text=%E0%B2%95%E0%B2%A8%E0%B3%8D%E0%B2%A8%E0%B2%A1&head=4.1");
+    const page3 = await newPage(env.browser);
+    await openViewer(page3, env.server.url, "#text=%E0%B2%95%E0%B2%A8%E0%B3%8D%E0%B2%A8%E0%B2%A1&head=4.1");
     await page3.waitForSelector("#head-dialog[open]");
     assert.equal(await page3.textContent("#dialog-title"), "Layer 4 · head 1");
     for (const p of [page, page2, page3]) {
@@ -355,8 +332,8 @@ describe("viewer", () => {
 
   test("screenshots: desktop and 360 px wide", async () => {
     // tall enough that the whole 4 × 4 grid is in the picture (the README's screenshot)
-    const desktop = await newPage(browser, { width: 1440, height: 1240 });
-    await openViewer(desktop, server.url);
+    const desktop = await newPage(env.browser, { width: 1440, height: 1240 });
+    await openViewer(desktop, env.server.url);
     await setText(desktop, "ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ. ಕನ್ನಡ ನಾಡು");
     await desktop.waitForTimeout(300);
     const box = await desktop.locator('canvas[data-layer="2"][data-head="1"]').boundingBox();
@@ -374,8 +351,8 @@ describe("viewer", () => {
     assert.deepEqual(await problems(desktop), []);
     await desktop.context().close();
 
-    const phone = await newPage(browser, { width: 360, height: 780, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
-    await openViewer(phone, server.url);
+    const phone = await newPage(env.browser, { width: 360, height: 780, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    await openViewer(phone, env.server.url);
     // nothing wider than the screen
     const widths = await phone.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
     assert.ok(widths[0] <= widths[1], `page is ${widths[0]} px wide at ${widths[1]}`);

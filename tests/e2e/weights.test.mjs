@@ -5,21 +5,10 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import { ROOT, canvasImages, launch, newPage, openViewer, problems, redrawCount, settle, startServer, waitForRedraw } from "./helpers.mjs";
+import { describe, test } from "node:test";
+import { canvasImages, newPage, openViewer, problems, redrawCount, ROOT, settle, useServerAndBrowser, waitForRedraw } from "./helpers.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 const file = (name, buffer) => ({ name, mimeType: "application/octet-stream", buffer });
 
@@ -50,8 +39,8 @@ async function stillWorks(page, ch) {
 
 describe("bring your own weights", () => {
   test("a terminated model worker is noticed: #error, and the page recovers with the shipped model", async () => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     const mem = await page.evaluate(() => window.kgptViewer.stats());
     assert.ok(mem.wasmMemoryBytes > 1e6, JSON.stringify(mem));
     await page.evaluate(() => window.kgptViewer.worker.terminate());
@@ -70,9 +59,9 @@ describe("bring your own weights", () => {
   });
 
   test("no shipped weights: #error says so and an untrained model keeps every panel working", async () => {
-    const page = await newPage(browser);
+    const page = await newPage(env.browser);
     await page.context().route("**/weights/kannada-gpt.safetensors", (route) => route.fulfill({ status: 404, body: "not found" }));
-    await openViewer(page, server.url);
+    await openViewer(page, env.server.url);
     assert.match(await page.textContent("#error"), /Could not download the model from .*kannada-gpt\.safetensors: HTTP 404/);
     assert.match(await page.textContent("#status"), /4 layers × 4 heads .* untrained model \(no weights found\)/);
     assert.equal(await page.locator("#attention-grid canvas").count(), 16);
@@ -83,8 +72,8 @@ describe("bring your own weights", () => {
   });
 
   test("corrupted, truncated and foreign files show #error and the old model keeps working", async () => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     const status = await page.textContent("#status");
     const shipped = await readFile(join(ROOT, "weights/kannada-gpt.safetensors"));
 
@@ -113,8 +102,8 @@ describe("bring your own weights", () => {
   });
 
   test("a gpt.py state_dict with its vocabulary text; back to the shipped model", async () => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     const stateDict = await readFile(join(ROOT, "tests/fixtures/gptpy_state_dict.safetensors"));
     const vocab = await readFile(join(ROOT, "tests/fixtures/gptpy_vocab.txt"));
     await page.setInputFiles("#vocab-file", { name: "gptpy_vocab.txt", mimeType: "text/plain", buffer: vocab });

@@ -9,21 +9,10 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import { ROOT, launch, newPage, openViewer, problems, redrawCount, settle, startServer, waitForRedraw } from "./helpers.mjs";
+import { describe, test } from "node:test";
+import { newPage, openViewer, problems, redrawCount, ROOT, settle, useServerAndBrowser, waitForRedraw } from "./helpers.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 const VECTORS = [
   '<img src=x onerror="window.__xss=1">',
@@ -94,8 +83,8 @@ async function loadWeights(page, payload) {
 
 describe("markup in user input stays text", () => {
   test("(a) typed text, the link's #text and the phonetic box", async () => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     await setText(page, "");
     await page.click("#text");
     for (const v of VECTORS) {
@@ -126,8 +115,8 @@ describe("markup in user input stays text", () => {
 
     // the link carries text into the box (and the share field): still text
     for (const v of VECTORS) {
-      const p2 = await newPage(browser);
-      await openViewer(p2, server.url, `#${new URLSearchParams({ text: `ಕನ್ನಡ ${v}`, view: v, scale: v, head: v }).toString()}`);
+      const p2 = await newPage(env.browser);
+      await openViewer(p2, env.server.url, `#${new URLSearchParams({ text: `ಕನ್ನಡ ${v}`, view: v, scale: v, head: v }).toString()}`);
       assert.equal(await p2.inputValue("#text"), `ಕನ್ನಡ ${v}`);
       await assertClean(p2, `#text=${v}`);
       await p2.context().close();
@@ -145,8 +134,8 @@ describe("markup in user input stays text", () => {
   });
 
   test("(b) a training .txt file's name and content; (e) a model trained from scratch on it", async () => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     const content = `${VECTORS.join("\n")}\nಕನ್ನಡ ನಾಡು ನುಡಿ ${VECTORS.join(" ")}\n`;
     for (const v of VECTORS) {
       await page.setInputFiles("#train-file", file(`${v}.txt`, Buffer.from(content), "text/plain"));
@@ -203,8 +192,8 @@ describe("markup in user input stays text", () => {
   });
 
   test("(c) weights file names, (d) safetensors __metadata__, (e) markup vocabulary characters", async (t) => {
-    const page = await newPage(browser);
-    await openViewer(page, server.url);
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
     // (c) a file that does not load: the name is in #error
     for (const v of VECTORS) {
       await page.setInputFiles("#weights-file", file(`${v}.safetensors`, Buffer.from("not a model")));
