@@ -418,6 +418,19 @@ fn resume_on_other_vocabulary_needs_allow_vocab_mismatch() {
     );
 }
 
+/// `kgpt train --data DATA --resume RUN --steps STEPS`.
+fn resume_args<'a>(data: &'a Path, run: &'a Path, steps: &'a str) -> [&'a str; 7] {
+    [
+        "train",
+        "--data",
+        s(data),
+        "--resume",
+        s(run),
+        "--steps",
+        steps,
+    ]
+}
+
 /// Rewrites a run's training state with some metadata entries replaced (`None` drops one).
 fn rewrite_state_metadata(run: &Path, changes: &[(&str, Option<&str>)]) {
     let path = run.join("train-state.safetensors");
@@ -454,15 +467,7 @@ fn resume_refuses_missing_or_garbled_step_counters() {
     let args = train_args(&data, &run, "4", &["--eval-interval", "2"]);
     assert!(kgpt(&args).status.success());
     let good = std::fs::read(run.join("train-state.safetensors")).unwrap();
-    let resume = [
-        "train",
-        "--data",
-        s(&data),
-        "--resume",
-        s(&run),
-        "--steps",
-        "6",
-    ];
+    let resume = resume_args(&data, &run, "6");
     let cases: [(&str, Option<&str>, &str); 6] = [
         ("step", None, "has no 'step'"),
         ("step", Some("four"), "'step' is \"four\", not a step count"),
@@ -508,15 +513,7 @@ fn resume_keeps_one_log_row_per_step() {
     let mut text = std::fs::read_to_string(&log).unwrap();
     text.push_str("6,1.0e-3,2.5,2.5,,100,1.0\n8,1.0e-3,2.");
     std::fs::write(&log, text).unwrap();
-    let resume = [
-        "train",
-        "--data",
-        s(&data),
-        "--resume",
-        s(&run),
-        "--steps",
-        "8",
-    ];
+    let resume = resume_args(&data, &run, "8");
     let out = kgpt(&resume);
     assert!(
         out.status.success(),
