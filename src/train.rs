@@ -314,11 +314,12 @@ impl Trainer {
                 grad_norm: norm,
             });
         }
+        // The first step sets the reference, so a loaded model that starts badly can train.
+        self.first_loss.get_or_insert(loss);
         let limit = self.loss_limit(model.config.vocab_size);
         if loss > limit {
             return Err(TrainError::LossDiverged { loss, limit });
         }
-        self.first_loss.get_or_insert(loss);
         // Keep the previous state: a finite gradient can still overflow a parameter or move
         // the model absurdly far with a huge learning rate, and a later diverged loss may
         // want this update undone.

@@ -330,6 +330,14 @@ fn divergence_guards_leave_the_model_and_optimizer_untouched() {
         "{e}"
     );
     assert_eq!(wrong.params, before);
+    // A fresh trainer takes its reference from its own first step: a model that starts badly
+    // (loaded, say) can still be trained.
+    let mut fresh = Trainer::new(&wrong, 1);
+    let first = fresh
+        .step(&mut wrong, &batch, 1e-3, Some((1, 1)))
+        .expect("the first step of a trainer is never refused for its loss");
+    assert!(first.loss > limit, "{}", first.loss);
+    assert!(fresh.loss_limit(m.config.vocab_size) >= 2.0 * first.loss);
 
     // Undo: back to the weights and moments before the last applied update.
     let (params_before, opt_before) = (m.params.clone(), trainer.opt.clone());
