@@ -16,7 +16,7 @@
 
 use crate::config::Config;
 use crate::kernels::{self, AttnDims};
-use crate::model::{att_stride, InputError, Model};
+use crate::model::{att_stride, InputError, LayerOffsets, Model};
 
 /// Below this many new positions on an empty cache, decode steps are used instead of a batched
 /// rebuild (the batched kernels need a few rows to pay for their setup).
@@ -293,11 +293,10 @@ impl KvCache {
     /// (batched rebuild) and only the query is computed.
     fn layer_one(&mut self, model: &Model, l: usize, pos: usize, fresh_kv: bool) {
         let cfg = self.cfg;
-        let (c, h, hs, f, t_cap, tp) = (
+        let (c, h, hs, t_cap, tp) = (
             cfg.n_embd,
             cfg.n_head,
             cfg.head_size(),
-            cfg.ffn_hidden(),
             cfg.block_size,
             self.tp,
         );
@@ -359,52 +358,19 @@ impl KvCache {
                 row[n..].fill(0.0);
             }
         }
-        kernels::matmul_forward(
-            &mut self.tmp,
-            &self.att_out,
-            &p[lo.proj_w..][..c * c],
-            Some(&p[lo.proj_b..][..c]),
+        block_tail(
+            &cfg,
+            p,
+            lo,
             1,
-            c,
-            c,
-        );
-        for i in 0..c {
-            self.x[i] += self.tmp[i];
-        }
-        kernels::layernorm_forward(
+            &mut self.x,
+            &self.att_out,
             &mut self.ln,
+            &mut self.fc,
+            &mut self.tmp,
             &mut m,
             &mut r,
-            &self.x,
-            &p[lo.ln2_w..][..c],
-            &p[lo.ln2_b..][..c],
-            1,
-            c,
         );
-        kernels::matmul_forward(
-            &mut self.fc,
-            &self.ln,
-            &p[lo.fc1_w..][..f * c],
-            Some(&p[lo.fc1_b..][..f]),
-            1,
-            c,
-            f,
-        );
-        for x in self.fc.iter_mut() {
-            *x = x.max(0.0);
-        }
-        kernels::matmul_forward(
-            &mut self.tmp,
-            &self.fc,
-            &p[lo.fc2_w..][..c * f],
-            Some(&p[lo.fc2_b..][..c]),
-            1,
-            f,
-            c,
-        );
-        for i in 0..c {
-            self.x[i] += self.tmp[i];
-        }
     }
 
     /// Recomputes the whole cache for `window` with batched kernels.
@@ -507,52 +473,19 @@ impl KvCache {
                 &mut [],
                 &mut b.kt,
             );
-            kernels::matmul_forward(
-                &mut b.tmp,
-                &b.att_out,
-                &p[lo.proj_w..][..c * c],
-                Some(&p[lo.proj_b..][..c]),
+            block_tail(
+                &cfg,
+                p,
+                lo,
                 t,
-                c,
-                c,
-            );
-            for i in 0..t * c {
-                b.x[i] += b.tmp[i];
-            }
-            kernels::layernorm_forward(
+                &mut b.x,
+                &b.att_out,
                 &mut b.ln,
+                &mut b.fc,
+                &mut b.tmp,
                 &mut mean[..t],
                 &mut rstd[..t],
-                &b.x[..t * c],
-                &p[lo.ln2_w..][..c],
-                &p[lo.ln2_b..][..c],
-                t,
-                c,
             );
-            kernels::matmul_forward(
-                &mut b.fc,
-                &b.ln,
-                &p[lo.fc1_w..][..f * c],
-                Some(&p[lo.fc1_b..][..f]),
-                t,
-                c,
-                f,
-            );
-            for x in b.fc[..t * f].iter_mut() {
-                *x = x.max(0.0);
-            }
-            kernels::matmul_forward(
-                &mut b.tmp,
-                &b.fc,
-                &p[lo.fc2_w..][..c * f],
-                Some(&p[lo.fc2_b..][..c]),
-                t,
-                f,
-                c,
-            );
-            for i in 0..t * c {
-                b.x[i] += b.tmp[i];
-            }
         }
         // Recording: every position's logits.
         kernels::layernorm_forward(
@@ -578,6 +511,79 @@ impl KvCache {
             .copy_from_slice(&self.logits_all[(t - 1) * v..t * v]);
         self.ids.clear();
         self.ids.extend_from_slice(window);
+    }
+}
+
+/// The rest of block `lo` after its attention heads, for `rows` positions, in place:
+/// `x += proj(att_out)`, then `x += fc2(relu(fc1(LN2(x))))`. Shared by the one-row decode step
+/// and the batched rebuild. Shapes: x, att_out, ln, tmp `[rows, C]`; fc `[rows, 4C]`;
+/// mean, rstd `[rows]`.
+#[allow(clippy::too_many_arguments)]
+fn block_tail(
+    cfg: &Config,
+    p: &[f32],
+    lo: &LayerOffsets,
+    rows: usize,
+    x: &mut [f32],
+    att_out: &[f32],
+    ln: &mut [f32],
+    fc: &mut [f32],
+    tmp: &mut [f32],
+    mean: &mut [f32],
+    rstd: &mut [f32],
+) {
+    let (c, f) = (cfg.n_embd, cfg.ffn_hidden());
+    let (x, ln, fc, tmp) = (
+        &mut x[..rows * c],
+        &mut ln[..rows * c],
+        &mut fc[..rows * f],
+        &mut tmp[..rows * c],
+    );
+    kernels::matmul_forward(
+        tmp,
+        &att_out[..rows * c],
+        &p[lo.proj_w..][..c * c],
+        Some(&p[lo.proj_b..][..c]),
+        rows,
+        c,
+        c,
+    );
+    for (xi, ti) in x.iter_mut().zip(tmp.iter()) {
+        *xi += ti;
+    }
+    kernels::layernorm_forward(
+        ln,
+        mean,
+        rstd,
+        x,
+        &p[lo.ln2_w..][..c],
+        &p[lo.ln2_b..][..c],
+        rows,
+        c,
+    );
+    kernels::matmul_forward(
+        fc,
+        ln,
+        &p[lo.fc1_w..][..f * c],
+        Some(&p[lo.fc1_b..][..f]),
+        rows,
+        c,
+        f,
+    );
+    for h in fc.iter_mut() {
+        *h = h.max(0.0);
+    }
+    kernels::matmul_forward(
+        tmp,
+        fc,
+        &p[lo.fc2_w..][..c * f],
+        Some(&p[lo.fc2_b..][..c]),
+        rows,
+        f,
+        c,
+    );
+    for (xi, ti) in x.iter_mut().zip(tmp.iter()) {
+        *xi += ti;
     }
 }
 
