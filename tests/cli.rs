@@ -1,42 +1,9 @@
 //! End-to-end tests of the `kgpt` binary: outputs, reproducibility, exact resume, clean errors.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod kgpt_cli;
+use kgpt_cli::{fails, ok, s, tmp};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn kgpt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kgpt"))
-        .args(args)
-        .output()
-        .expect("run kgpt")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = kgpt(args);
-    assert!(
-        out.status.success(),
-        "kgpt {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
-/// Runs a command that must fail cleanly: non-zero exit, a message, no panic.
-fn fails(args: &[&str]) -> String {
-    let out = kgpt(args);
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success(), "kgpt {args:?} should fail");
-    assert!(!err.contains("panicked"), "kgpt {args:?} panicked: {err}");
-    assert!(err.contains("error: "), "kgpt {args:?}: {err}");
-    err
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kgpt-cli-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 const TEXT: &str = "ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ. ಕನ್ನಡ ನಾಡು ಕನ್ನಡ ನುಡಿ.\n";
 
@@ -44,10 +11,6 @@ fn corpus(dir: &Path) -> PathBuf {
     let p = dir.join("train.txt");
     std::fs::write(&p, TEXT.repeat(40)).unwrap();
     p
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]

@@ -6,15 +6,16 @@
 //! file → error message used in docs/reliability.md.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod kgpt_cli;
 use kgpt::checkpoint;
 use kgpt::config::Config;
 use kgpt::model::Model;
 use kgpt::tokenizer::Tokenizer;
+use kgpt_cli::kgpt;
 use serde_json::{json, Map, Value};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::PathBuf;
-use std::process::Command;
 
 /// Records the largest single allocation of the current thread, so a test can prove that a
 /// file declaring gigabytes was refused without allocating them.
@@ -436,13 +437,6 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
             "--vocab-from",
         ),
     ]
-}
-
-fn kgpt(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_kgpt"))
-        .args(args)
-        .output()
-        .expect("run kgpt")
 }
 
 #[test]

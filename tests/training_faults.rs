@@ -4,39 +4,16 @@
 //! `--allow-vocab-mismatch`.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod kgpt_cli;
 use kgpt::checkpoint;
 use kgpt::config::Config;
 use kgpt::model::Model;
 use kgpt::tokenizer::Tokenizer;
 use kgpt::train::{sample_batch, TrainError, Trainer};
+use kgpt_cli::{fails, kgpt, s, tmp};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 const TEXT: &str = "ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ. ಕನ್ನಡ ನಾಡು ಕನ್ನಡ ನುಡಿ.\n";
-
-fn kgpt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kgpt"))
-        .args(args)
-        .output()
-        .expect("run kgpt")
-}
-
-/// Fails cleanly: non-zero exit, "error: " message, no panic. Returns stderr.
-fn fails(args: &[&str]) -> String {
-    let out = kgpt(args);
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success(), "kgpt {args:?} should fail: {err}");
-    assert!(!err.contains("panicked"), "kgpt {args:?} panicked: {err}");
-    assert!(err.contains("error: "), "kgpt {args:?}: {err}");
-    err
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("kgpt-faults-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// A fresh folder with `train.txt` (TEXT × 20) and the path of a run inside it.
 fn run_dir(name: &str) -> (PathBuf, PathBuf, PathBuf) {
@@ -45,10 +22,6 @@ fn run_dir(name: &str) -> (PathBuf, PathBuf, PathBuf) {
     std::fs::write(&data, TEXT.repeat(20)).unwrap();
     let run = dir.join("run");
     (dir, data, run)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 fn tiny() -> (Model, Tokenizer, Vec<u32>) {
