@@ -13,6 +13,29 @@ fn corpus(dir: &Path) -> PathBuf {
     p
 }
 
+/// `corpus(dir)` and `kgpt init` of a tiny model (C=8, H=2, L=1, T=4) with its vocabulary:
+/// (training text, weights).
+fn tiny_weights(dir: &Path) -> (PathBuf, PathBuf) {
+    let data = corpus(dir);
+    let w = dir.join("w.safetensors");
+    ok(&[
+        "init",
+        "--vocab-from",
+        s(&data),
+        "--n-embd",
+        "8",
+        "--n-head",
+        "2",
+        "--n-layer",
+        "1",
+        "--block-size",
+        "4",
+        "--out",
+        s(&w),
+    ]);
+    (data, w)
+}
+
 #[test]
 fn count_matches_gpt_py() {
     assert_eq!(
@@ -235,23 +258,7 @@ fn train_resume_is_exact_and_learns() {
 #[test]
 fn grads_and_step_write_named_tensors() {
     let dir = tmp("grads");
-    let data = corpus(&dir);
-    let w = dir.join("w.safetensors");
-    ok(&[
-        "init",
-        "--vocab-from",
-        s(&data),
-        "--n-embd",
-        "8",
-        "--n-head",
-        "2",
-        "--n-layer",
-        "1",
-        "--block-size",
-        "4",
-        "--out",
-        s(&w),
-    ]);
+    let (_, w) = tiny_weights(&dir);
     let g = dir.join("g.safetensors");
     ok(&[
         "grads",
@@ -302,23 +309,7 @@ fn grads_and_step_write_named_tensors() {
 #[test]
 fn bad_inputs_fail_cleanly() {
     let dir = tmp("bad");
-    let data = corpus(&dir);
-    let w = dir.join("w.safetensors");
-    ok(&[
-        "init",
-        "--vocab-from",
-        s(&data),
-        "--n-embd",
-        "8",
-        "--n-head",
-        "2",
-        "--n-layer",
-        "1",
-        "--block-size",
-        "4",
-        "--out",
-        s(&w),
-    ]);
+    let (data, w) = tiny_weights(&dir);
     let junk = dir.join("junk.safetensors");
     std::fs::write(&junk, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}      ").unwrap();
     assert!(fails(&["forward", "--weights", s(&junk), "--ids", "1"]).contains("safetensors"));
