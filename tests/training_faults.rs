@@ -11,6 +11,7 @@ use kgpt::model::Model;
 use kgpt::tokenizer::Tokenizer;
 use kgpt::train::{sample_batch, TrainError, Trainer};
 use kgpt_cli::{fails, kgpt, s, tmp};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 const TEXT: &str = "ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ. ಕನ್ನಡ ನಾಡು ಕನ್ನಡ ನುಡಿ.\n";
@@ -170,23 +171,9 @@ fn kgpt_train_stops_on_nan_and_keeps_the_checkpoint() {
 
     // Poison the weights of the saved state, keeping its AdamW moments and settings.
     let state_path = run.join("train-state.safetensors");
-    let bytes = std::fs::read(&state_path).unwrap();
-    let (mut l, extras) =
-        checkpoint::load_with_extras(&bytes, None, &["adamw.m.", "adamw.v."]).unwrap();
-    l.model.params.iter_mut().for_each(|p| *p *= 1e19);
-    let extras: Vec<(String, Vec<usize>, &[f32])> = extras
-        .iter()
-        .map(|(k, v)| (k.clone(), vec![v.len()], v.as_slice()))
-        .collect();
-    let meta: Vec<(&str, String)> = l
-        .metadata
-        .iter()
-        .filter(|(k, _)| *k != "config" && *k != "vocab")
-        .map(|(k, v)| (k.as_str(), v.clone()))
-        .collect();
-    let poisoned =
-        checkpoint::to_bytes_with_extras(&l.model, &l.tokenizer, &extras, &meta).unwrap();
-    std::fs::write(&state_path, &poisoned).unwrap();
+    let poisoned = rewrite_state(&run, |model, _| {
+        model.params.iter_mut().for_each(|p| *p *= 1e19)
+    });
 
     let err = fails(&[
         "train",
@@ -412,32 +399,32 @@ fn resume_args<'a>(data: &'a Path, run: &'a Path, steps: &'a str) -> [&'a str; 7
     ]
 }
 
-/// Rewrites a run's training state with some metadata entries replaced (`None` drops one).
-fn rewrite_state_metadata(run: &Path, changes: &[(&str, Option<&str>)]) {
+/// Rewrites a run's training state after `edit` changed its weights and/or metadata (config
+/// and vocab are written from the model); the AdamW moments are kept. Returns the new bytes.
+fn rewrite_state(
+    run: &Path,
+    edit: impl FnOnce(&mut Model, &mut HashMap<String, String>),
+) -> Vec<u8> {
     let path = run.join("train-state.safetensors");
     let bytes = std::fs::read(&path).unwrap();
-    let (l, extras) =
+    let (mut l, extras) =
         checkpoint::load_with_extras(&bytes, None, &["adamw.m.", "adamw.v."]).unwrap();
+    edit(&mut l.model, &mut l.metadata);
     let mut names: Vec<&String> = extras.keys().collect();
     names.sort();
     let shaped: Vec<(String, Vec<usize>, &[f32])> = names
         .iter()
         .map(|n| ((*n).clone(), vec![extras[*n].len()], extras[*n].as_slice()))
         .collect();
-    let mut meta: Vec<(&str, String)> = l
+    let meta: Vec<(&str, String)> = l
         .metadata
         .iter()
         .filter(|(k, _)| k.as_str() != "config" && k.as_str() != "vocab")
-        .filter(|(k, _)| !changes.iter().any(|(c, _)| c == k))
         .map(|(k, v)| (k.as_str(), v.clone()))
         .collect();
-    for (k, v) in changes {
-        if let Some(v) = v {
-            meta.push((k, v.to_string()));
-        }
-    }
     let out = checkpoint::to_bytes_with_extras(&l.model, &l.tokenizer, &shaped, &meta).unwrap();
-    std::fs::write(&path, out).unwrap();
+    std::fs::write(&path, &out).unwrap();
+    out
 }
 
 /// A training state whose step counters are missing, garbled or absurd is refused on resume
@@ -467,7 +454,14 @@ fn resume_refuses_missing_or_garbled_step_counters() {
     ];
     for (key, value, expected) in cases {
         std::fs::write(run.join("train-state.safetensors"), &good).unwrap();
-        rewrite_state_metadata(&run, &[(key, value)]);
+        rewrite_state(&run, |_, meta| match value {
+            Some(v) => {
+                meta.insert(key.to_string(), v.to_string());
+            }
+            None => {
+                meta.remove(key);
+            }
+        });
         let err = fails(&resume);
         assert!(err.contains("cannot resume from"), "{key}={value:?}: {err}");
         assert!(err.contains(expected), "{key}={value:?}: {err}");
