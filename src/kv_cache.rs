@@ -587,32 +587,6 @@ fn block_tail(
     }
 }
 
-/// [`params_fingerprint`] of every `stride`-th parameter (and the length): enough to notice an
-/// optimizer step (AdamW moves every weight) or another model, at 1/stride of the cost.
-pub fn params_fingerprint_sampled(params: &[f32], stride: usize) -> u64 {
-    let mut a = params.len() as u64;
-    let mut b = 0u64;
-    for (i, p) in params.iter().enumerate().step_by(stride.max(1)) {
-        let bits = p.to_bits() as u64;
-        a = a.wrapping_add(bits);
-        b = b.wrapping_add(bits.wrapping_mul(i as u64 | 1));
-    }
-    a ^ b.rotate_left(32)
-}
-
-/// A cheap fingerprint of a parameter buffer (two position-weighted sums of the bit patterns):
-/// any optimizer step changes it, so a cache can tell that the weights it was built from changed.
-pub fn params_fingerprint(params: &[f32]) -> u64 {
-    let mut a = 0u64;
-    let mut b = 0u64;
-    for (i, p) in params.iter().enumerate() {
-        let bits = p.to_bits() as u64;
-        a = a.wrapping_add(bits);
-        b = b.wrapping_add(bits.wrapping_mul(i as u64 | 1));
-    }
-    a ^ b.rotate_left(32)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -807,19 +781,5 @@ mod tests {
             worst_p <= 1e-5 && worst_a <= 1e-4,
             "{worst_p:e} {worst_a:e}"
         );
-    }
-
-    #[test]
-    fn fingerprint_sees_any_change() {
-        let mut p = vec![0.5f32; 1000];
-        let a = params_fingerprint(&p);
-        p[999] = 0.5000001;
-        assert_ne!(a, params_fingerprint(&p));
-        p[999] = 0.5;
-        p.swap(0, 1);
-        assert_eq!(a, params_fingerprint(&p));
-        p[0] = 0.25;
-        p[1] = 0.75;
-        assert_ne!(a, params_fingerprint(&p));
     }
 }

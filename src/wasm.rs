@@ -156,6 +156,9 @@ impl ForwardOutput {
 #[wasm_bindgen]
 pub struct Model {
     core: Core,
+    /// Changes whenever `core`'s weights do, and no two weights states share one (see
+    /// [`next_weights_version`]): a `KvSession` compares it instead of hashing the weights.
+    weights_version: u64,
     tokenizer: Tokenizer,
     state: RunState,
     trainer: Option<Trainer>,
@@ -164,11 +167,19 @@ pub struct Model {
     seed: u64,
 }
 
+/// A number never handed out before (in this wasm instance).
+fn next_weights_version() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 impl Model {
     fn wrap(core: Core, tokenizer: Tokenizer) -> Model {
         Model {
             state: RunState::new(&core.config),
             core,
+            weights_version: next_weights_version(),
             tokenizer,
             trainer: None,
             train_data: Vec::new(),
@@ -404,6 +415,7 @@ impl Model {
                 // The weights that gave this loss came from the previous update: put back the
                 // last weights whose loss was still sane.
                 let restored = if trainer.undo_last_update(&mut self.core) {
+                    self.weights_version = next_weights_version();
                     self.train_step = self.train_step.saturating_sub(1);
                     "; restored the weights from before the previous step"
                 } else {
@@ -413,6 +425,7 @@ impl Model {
             }
             Err(e) => return Err(js_err(e)),
         };
+        self.weights_version = next_weights_version();
         self.train_step += 1;
         Ok(info.loss)
     }
@@ -469,9 +482,8 @@ impl Sampler {
 #[wasm_bindgen]
 pub struct KvSession {
     cache: crate::kv_cache::KvCache,
-    /// Fingerprints of the weights the cache was built from (full, and every 61st weight).
-    fingerprint: u64,
-    sampled: u64,
+    /// `Model::weights_version` of the weights the cache was built from.
+    weights_version: u64,
     cropped: usize,
 }
 
@@ -481,8 +493,7 @@ impl KvSession {
     pub fn new(model: &Model) -> KvSession {
         KvSession {
             cache: crate::kv_cache::KvCache::new(&model.core.config, true),
-            fingerprint: crate::kv_cache::params_fingerprint(&model.core.params),
-            sampled: crate::kv_cache::params_fingerprint_sampled(&model.core.params, 61),
+            weights_version: model.weights_version,
             cropped: 0,
         }
     }
@@ -494,11 +505,9 @@ impl KvSession {
         if model.core.config != *self.cache.config() {
             self.cache = crate::kv_cache::KvCache::new(&model.core.config, true);
         }
-        let f = crate::kv_cache::params_fingerprint(&model.core.params);
-        if f != self.fingerprint {
+        if model.weights_version != self.weights_version {
             self.cache.clear();
-            self.fingerprint = f;
-            self.sampled = crate::kv_cache::params_fingerprint_sampled(&model.core.params, 61);
+            self.weights_version = model.weights_version;
         }
         let seen = model.core.prepare_ids(ids).map_err(js_err)?;
         self.cropped = ids.len() - seen.len();
@@ -572,9 +581,8 @@ impl KvSession {
         if self.cache.is_empty() {
             return Err(js_err("empty context: call sync with the prompt first"));
         }
-        // A cheap check per character: training moves every weight, so a sample suffices.
         if model.core.config != *self.cache.config()
-            || crate::kv_cache::params_fingerprint_sampled(&model.core.params, 61) != self.sampled
+            || model.weights_version != self.weights_version
         {
             return Err(js_err(
                 "the model changed since the last sync: call sync again",
