@@ -323,11 +323,10 @@ impl Trainer {
         // Keep the previous state: a finite gradient can still overflow a parameter or move
         // the model absurdly far with a huge learning rate, and a later diverged loss may
         // want this update undone.
-        let step_before = self.opt.step;
         self.backup.copy_from_slice(&model.params);
         self.backup_m.copy_from_slice(&self.opt.m);
         self.backup_v.copy_from_slice(&self.opt.v);
-        self.backup_step = step_before;
+        self.backup_step = self.opt.step;
         self.can_undo = true;
         self.opt.update(&mut model.params, &self.grads, lr);
         let (mut delta_sq, mut weight_sq, mut finite) = (0.0f64, 0.0f64, true);

@@ -414,9 +414,7 @@ impl Model {
             Err(e @ TrainError::LossDiverged { .. }) => {
                 // The weights that gave this loss came from the previous update: put back the
                 // last weights whose loss was still sane.
-                let restored = if trainer.undo_last_update(&mut self.core) {
-                    self.weights_version = next_weights_version();
-                    self.train_step = self.train_step.saturating_sub(1);
+                let restored = if self.undo_last_step() {
                     "; restored the weights from before the previous step"
                 } else {
                     ""
@@ -428,6 +426,22 @@ impl Model {
         self.weights_version = next_weights_version();
         self.train_step += 1;
         Ok(info.loss)
+    }
+
+    /// Undoes the last applied training step: weights, AdamW moments and step count as they
+    /// were before it (e.g. when its weights overflow in a forward pass). False if there is
+    /// nothing to undo (no step yet, or it was already undone).
+    #[wasm_bindgen(js_name = undoLastStep)]
+    pub fn undo_last_step(&mut self) -> bool {
+        let undone = self
+            .trainer
+            .as_mut()
+            .is_some_and(|t| t.undo_last_update(&mut self.core));
+        if undone {
+            self.weights_version = next_weights_version();
+            self.train_step = self.train_step.saturating_sub(1);
+        }
+        undone
     }
 
     /// Number of training steps taken since load / the last optimizer reset.

@@ -413,4 +413,11 @@ fn a_diverging_learning_rate_is_refused_and_the_model_is_unchanged() {
     assert_eq!(before, after, "the refused update changed the model");
     // Training goes on at a sane rate.
     assert!(m.train_step(2, 1e-3).ok().unwrap().is_finite());
+    // ...and that step can be undone (the page does when its weights overflow): the model
+    // answers as before it, once.
+    assert_eq!(m.step_count(), steps + 1.0);
+    assert!(m.undo_last_step());
+    assert_eq!(m.step_count(), steps);
+    assert_eq!(m.forward(&ids).ok().unwrap().logits().to_vec(), before);
+    assert!(!m.undo_last_step(), "only the last step can be undone");
 }

@@ -406,10 +406,10 @@ async function trainStart(msg) {
   s.running = true;
   const m = model;
   const block = info.config.block_size;
-  const tokensPerStep = () => s.batch * Math.min(block, scan(s.text, 0).ids.length - 1);
-  const perStep = tokensPerStep();
+  const textIds = scan(s.text, 0).ids;
+  const perStep = s.batch * Math.min(block, textIds.length - 1);
   // a window of the training text: after every step the model must still give finite logits on it
-  const probe = Uint32Array.from(scan(s.text, 0).ids.subarray(0, Math.min(block, 32)));
+  const probe = Uint32Array.from(textIds.subarray(0, Math.min(block, 32)));
   const lastGood = (step) => (step ? `the weights are those of the last good step (${step})` : "the weights are those from before training");
   const capital = (text) => text[0].toUpperCase() + text.slice(1);
   let reason = "done";
@@ -421,9 +421,6 @@ async function trainStart(msg) {
     }
     const t0 = performance.now();
     let loss;
-    // The weights before the step (~1 ms): a step can pass the library's checks (finite loss,
-    // gradient and weights) and still leave weights whose forward pass overflows to NaN.
-    const before = m.toSafetensors();
     try {
       loss = m.trainStep(s.batch, s.lr);
     } catch (err) {
@@ -435,11 +432,9 @@ async function trainStart(msg) {
         ` ${capital(lastGood(s.done))}. Lower the learning rate and press Continue, or Reset.`;
     }
     if (message === null && !(Number.isFinite(loss) && outputFinite(m, probe))) {
-      // undo the step: the same weights in a fresh model (the optimizer starts afresh)
-      const restored = Model.fromSafetensors(before);
-      restored.setTrainingText(s.text, s.seed);
-      model = restored;
-      m.free();
+      // A step can pass the library's checks (finite loss, gradient and weights) and still
+      // leave weights whose forward pass overflows to NaN: undo it (weights and AdamW state).
+      m.undoLastStep();
       message =
         `Training step ${s.done + 1} made the model's output non-finite (NaN or ∞): the update was undone and ` +
         `${lastGood(s.done)}. Lower the learning rate and press Continue, or Reset.`;
