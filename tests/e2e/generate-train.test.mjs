@@ -5,16 +5,9 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { describe, test } from "node:test";
-import { newPage, openViewer, problems, redrawCount, screenshotPath, settle, useServerAndBrowser, waitForRedraw } from "./helpers.mjs";
+import { newPage, openViewer, problems, redrawCount, screenshotPath, setText, settle, splitSafetensors, useServerAndBrowser, waitForRedraw } from "./helpers.mjs";
 
 const env = useServerAndBrowser();
-
-async function setText(page, text) {
-  const seq = await redrawCount(page);
-  await page.fill("#text", text);
-  await waitForRedraw(page, seq);
-  await settle(page);
-}
 
 async function generate(page, { seed, n, temperature = "0.9", topK = "20" }) {
   await page.fill("#seed", String(seed));
@@ -145,8 +138,7 @@ describe("generation and training", () => {
     assert.match(dl.suggestedFilename(), /trained-25-steps\.safetensors$/);
     const bytes = await readFile(await dl.path());
     assert.ok(bytes.length > 800000);
-    const headerLen = Number(bytes.readBigUInt64LE(0));
-    const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString("utf8"));
+    const { header } = splitSafetensors(bytes);
     assert.equal(JSON.parse(header.__metadata__.config).n_layer, 4);
     assert.equal(JSON.parse(header.__metadata__.vocab).length, 89);
     await settle(page);

@@ -183,3 +183,25 @@ export function kannadaText(n) {
   for (let i = 0; i < n; i++) out += chars[i % chars.length];
   return out;
 }
+
+/** Replaces the text box's text and waits until the maps are redrawn for it and settled. */
+export async function setText(page, text) {
+  const seq = await redrawCount(page);
+  await page.fill("#text", text);
+  await waitForRedraw(page, seq);
+  await settle(page);
+}
+
+/** Splits safetensors bytes (a Buffer) into the parsed JSON header and the tensor data (a view). */
+export function splitSafetensors(bytes) {
+  const n = Number(bytes.readBigUInt64LE(0));
+  return { header: JSON.parse(bytes.subarray(8, 8 + n).toString("utf8")), data: bytes.subarray(8 + n) };
+}
+
+/** safetensors bytes: 8-byte little-endian header length, the JSON header, the tensor data. */
+export function joinSafetensors(header, data) {
+  const json = Buffer.from(JSON.stringify(header), "utf8");
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([len, json, data]);
+}

@@ -12,16 +12,12 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { canvasImages, kannadaText, newPage, openViewer, problems, redrawCount, ROOT, settle, useServerAndBrowser, waitForRedraw } from "./helpers.mjs";
+import { canvasImages, kannadaText, newPage, openViewer, problems, redrawCount, ROOT, settle, splitSafetensors, useServerAndBrowser, waitForRedraw } from "./helpers.mjs";
 
 const env = useServerAndBrowser();
 
 /** The shipped model's vocabulary, from its safetensors header. */
-const VOCAB = (() => {
-  const bytes = readFileSync(join(ROOT, "weights/kannada-gpt.safetensors"));
-  const n = Number(bytes.readBigUInt64LE(0));
-  return new Set(JSON.parse(JSON.parse(bytes.subarray(8, 8 + n).toString("utf8")).__metadata__.vocab));
-})();
+const VOCAB = new Set(JSON.parse(splitSafetensors(readFileSync(join(ROOT, "weights/kannada-gpt.safetensors"))).header.__metadata__.vocab));
 const BLOCK = 128;
 const nf = new Intl.NumberFormat("en");
 

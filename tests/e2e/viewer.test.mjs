@@ -8,20 +8,13 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { describe, test } from "node:test";
-import { canvasImages, kannadaText, newPage, openViewer, problems, redrawCount, screenshotPath, settle, useServerAndBrowser, waitForRedraw } from "./helpers.mjs";
+import { canvasImages, kannadaText, newPage, openViewer, problems, redrawCount, screenshotPath, setText, settle, useServerAndBrowser, waitForRedraw } from "./helpers.mjs";
 
 const env = useServerAndBrowser();
 
 const stripTexts = (page) => page.$$eval("#token-strip .tok:not(.cropped):not(.skip-run)", (els) => els.map((e) => e.textContent));
 
 /** Replaces the text box content (one input event) and waits for the matching redraw. */
-async function setText(page, text) {
-  const seq = await redrawCount(page);
-  await page.fill("#text", text);
-  await waitForRedraw(page, seq);
-  await settle(page);
-}
-
 describe("viewer", () => {
   test("loads with the model, no console errors and no CSP violations", async () => {
     const page = await newPage(env.browser, { serviceWorkers: "allow" });

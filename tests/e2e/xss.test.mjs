@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { newPage, openViewer, problems, redrawCount, ROOT, settle, useServerAndBrowser, waitForRedraw } from "./helpers.mjs";
+import { joinSafetensors, newPage, openViewer, problems, redrawCount, ROOT, setText, settle, splitSafetensors, useServerAndBrowser, waitForRedraw } from "./helpers.mjs";
 
 const env = useServerAndBrowser();
 
@@ -43,32 +43,15 @@ async function assertClean(page, where, expectedProblems = []) {
   assert.deepEqual(found, [], where);
 }
 
-async function setText(page, text) {
-  const seq = await redrawCount(page);
-  await page.fill("#text", text);
-  await waitForRedraw(page, seq);
-  await settle(page);
-}
-
-/** safetensors bytes: 8-byte little-endian header length, the JSON header, the tensor data. */
-function safetensors(header, data) {
-  const json = Buffer.from(JSON.stringify(header), "utf8");
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([len, json, data]);
-}
-
 /** The tiny fixture (V=11, C=16, H=2, L=2, T=8) split into its header and data. */
 async function tinyFixture() {
-  const bytes = await readFile(join(ROOT, "tests/fixtures/tiny_gpt.safetensors"));
-  const n = Number(bytes.readBigUInt64LE(0));
-  return { header: JSON.parse(bytes.subarray(8, 8 + n).toString("utf8")), data: bytes.subarray(8 + n) };
+  return splitSafetensors(await readFile(join(ROOT, "tests/fixtures/tiny_gpt.safetensors")));
 }
 
 /** The same tensors with other metadata. */
 async function tinyWith(metadata) {
   const { header, data } = await tinyFixture();
-  return safetensors({ ...header, __metadata__: { ...header.__metadata__, ...metadata } }, data);
+  return joinSafetensors({ ...header, __metadata__: { ...header.__metadata__, ...metadata } }, data);
 }
 
 const file = (name, buffer, mimeType = "application/octet-stream") => ({ name, mimeType, buffer });
@@ -242,7 +225,7 @@ describe("markup in user input stays text", () => {
     const { data } = await tinyFixture();
     const renamed = { ...header, [VECTORS[0]]: header["ln_f.bias"] };
     delete renamed["ln_f.bias"];
-    await page.setInputFiles("#weights-file", file("tensor-name.safetensors", safetensors(renamed, data)));
+    await page.setInputFiles("#weights-file", file("tensor-name.safetensors", joinSafetensors(renamed, data)));
     await page.waitForSelector("#error", { state: "visible" });
     assert.ok((await page.textContent("#error")).includes("<img"), await page.textContent("#error"));
     await page.click("#error-dismiss");
