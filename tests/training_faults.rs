@@ -10,7 +10,7 @@ use kgpt::config::Config;
 use kgpt::model::Model;
 use kgpt::tokenizer::Tokenizer;
 use kgpt::train::{sample_batch, TrainError, Trainer};
-use kgpt_cli::{fails, kgpt, s, tmp};
+use kgpt_cli::{fails, ok, s, tmp};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -162,12 +162,7 @@ fn kgpt_train_stops_on_nan_and_keeps_the_checkpoint() {
         "50",
         &["--stop-after", "3", "--eval-interval", "1"],
     );
-    let out = kgpt(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&args);
 
     // Poison the weights of the saved state, keeping its AdamW moments and settings.
     let state_path = run.join("train-state.safetensors");
@@ -336,7 +331,7 @@ fn resume_on_other_vocabulary_needs_allow_vocab_mismatch() {
         "20",
         &["--stop-after", "2", "--eval-interval", "1"],
     );
-    assert!(kgpt(&args).status.success());
+    ok(&args);
     // Other data: the same Kannada text with Latin mixed in.
     let other = dir.join("other.txt");
     std::fs::write(&other, format!("{TEXT}latin text here\n").repeat(20)).unwrap();
@@ -357,7 +352,7 @@ fn resume_on_other_vocabulary_needs_allow_vocab_mismatch() {
         before
     );
     // Asked for: the unknown characters are skipped and training goes on.
-    let out = kgpt(&[
+    ok(&[
         "train",
         "--data",
         s(&other),
@@ -367,11 +362,6 @@ fn resume_on_other_vocabulary_needs_allow_vocab_mismatch() {
         "1",
         "--allow-vocab-mismatch",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let (l, _) = checkpoint::load_with_extras(
         &std::fs::read(run.join("train-state.safetensors")).unwrap(),
         None,
@@ -433,7 +423,7 @@ fn rewrite_state(
 fn resume_refuses_missing_or_garbled_step_counters() {
     let (_, data, run) = run_dir("counters");
     let args = train_args(&data, &run, "4", &["--eval-interval", "2"]);
-    assert!(kgpt(&args).status.success());
+    ok(&args);
     let good = std::fs::read(run.join("train-state.safetensors")).unwrap();
     let resume = resume_args(&data, &run, "6");
     let cases: [(&str, Option<&str>, &str); 6] = [
@@ -468,12 +458,7 @@ fn resume_refuses_missing_or_garbled_step_counters() {
     }
     // The intact state still resumes.
     std::fs::write(run.join("train-state.safetensors"), &good).unwrap();
-    let out = kgpt(&resume);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&resume);
 }
 
 /// A run killed between writing a log row and its checkpoint logged a step the resumed run
@@ -482,19 +467,14 @@ fn resume_refuses_missing_or_garbled_step_counters() {
 fn resume_keeps_one_log_row_per_step() {
     let (_, data, run) = run_dir("logrows");
     let args = train_args(&data, &run, "4", &["--eval-interval", "2"]);
-    assert!(kgpt(&args).status.success());
+    ok(&args);
     // What a kill after the step-6 log line, before its checkpoint, leaves behind.
     let log = run.join("log.csv");
     let mut text = std::fs::read_to_string(&log).unwrap();
     text.push_str("6,1.0e-3,2.5,2.5,,100,1.0\n8,1.0e-3,2.");
     std::fs::write(&log, text).unwrap();
     let resume = resume_args(&data, &run, "8");
-    let out = kgpt(&resume);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&resume);
     let text = std::fs::read_to_string(&log).unwrap();
     let steps: Vec<&str> = text
         .lines()
