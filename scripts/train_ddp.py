@@ -507,6 +507,12 @@ def decay_groups(model, s):
     return groups
 
 
+def rust_exp(x):
+    """Rust's `{:.6e}` (kgpt's log.csv): 1.000000e-3, not Python's 1.000000e-03."""
+    mantissa, exponent = f"{x:.6e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
 def trim_log(path, last_step):
     """Keep the header and the complete rows with step <= last_step (kgpt's trim_log)."""
     if not os.path.exists(path):
@@ -719,7 +725,7 @@ def train(a, plan, rank, world, local_rank):
             elapsed = time.perf_counter() - run_start
             if master:
                 with open(log_path, "a", encoding="utf-8") as f:
-                    f.write(f"{step},{lr:.6e},{last_loss:.5f},{fmt(train_loss)},{fmt(val_loss)},{tps:.0f},{elapsed:.1f}\n")
+                    f.write(f"{step},{rust_exp(lr)},{last_loss:.5f},{fmt(train_loss)},{fmt(val_loss)},{tps:.0f},{elapsed:.1f}\n")
             save(step)
             saved_step = step
             say(f"step {step}: train loss {fmt(train_loss)} val loss {fmt(val_loss)} ({bits(train_loss)} / {bits(val_loss)} "
