@@ -209,7 +209,7 @@ class TrainDdp(unittest.TestCase):
         kgpt("init", "--vocab-from", self.train, "--out", init)
         latin = self.tmp / "latin.txt"
         latin.write_text(self.train.read_text(encoding="utf-8") + "Hello", encoding="utf-8")
-        p = ddp(2, "--init-from", init, "--data", latin, "--out", out, ok=False)
+        p = single("--init-from", init, "--data", latin, "--out", out, ok=False)
         self.assert_refused(p, "distinct character(s) are not in the checkpoint's vocabulary")
         p = single("--init-from", init, "--data", self.train, "--out", out, "--n-layer", "2", ok=False)
         self.assert_refused(p, "--n-layer 2 (the file has 4)")
