@@ -316,7 +316,9 @@ def write_atomic(path, tensors, meta):
 
 
 def cpu_f32(t):
-    return t.detach().to("cpu", dtype=__import__("torch").float32).contiguous()
+    import torch
+
+    return t.detach().to("cpu", dtype=torch.float32).contiguous()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,7 +365,7 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def prepare(a, world, rank):
+def prepare(a, world, local_rank):
     """Everything that can be wrong with the input, checked before any process group starts.
     Returns the run plan (a dict) or raises InputError."""
     import torch
@@ -377,6 +379,8 @@ def prepare(a, world, rank):
     val_text = read_text(a.val, "--val") if a.val else None
     plan = {"resumed": False, "step": 0, "state": None, "opt_state": None, "adamw_step": 0}
 
+    if a.resume and a.init_from:
+        raise InputError("--resume continues a run with its own weights: it cannot be combined with --init-from")
     if a.resume:
         path = os.path.join(a.resume, STATE_FILE)
         if not os.path.isfile(path):
@@ -467,6 +471,9 @@ def prepare(a, world, rank):
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available")
+    if device == "cuda" and local_rank >= torch.cuda.device_count():
+        raise InputError(f"local rank {local_rank} has no GPU: this node has {torch.cuda.device_count()} "
+                         "(give torchrun at most that many --nproc_per_node)")
     dtype = a.dtype
     if dtype == "auto":
         dtype = "bfloat16" if device == "cuda" and torch.cuda.is_bf16_supported() else "float32"
@@ -595,7 +602,6 @@ def train(a, plan, rank, world, local_rank):
                 raise RuntimeError(f"tensor {k} has shape {tuple(plan['state'][k].shape)}, expected {tuple(v.shape)}")
         model.load_state_dict({k: v.float() for k, v in plan["state"].items()})
     model.to(device)
-    names = [n for n, _ in model.named_parameters()]
     opt = torch.optim.AdamW(decay_groups(model, s), lr=s["lr"], betas=(0.9, 0.999), eps=1e-8)
     if plan["adamw_step"] > 0:
         for n, p in model.named_parameters():
@@ -758,7 +764,7 @@ def main(argv=None):
     except ImportError:
         sys.exit("error: PyTorch is not installed in this Python: run bash scripts/setup-torch.sh and use /opt/torch-venv/bin/python")
     try:
-        plan = prepare(a, world, rank)
+        plan = prepare(a, world, local_rank)
     except InputError as e:
         if rank == 0:
             print(f"error: {e}", file=sys.stderr, flush=True)
