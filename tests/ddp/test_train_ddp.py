@@ -27,6 +27,7 @@ KGPT = ROOT / "target" / "release" / "kgpt"
 PROVERBS = ROOT / "www" / "data" / "proverbs.txt"
 ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 
+sys.dont_write_bytecode = True  # no scripts/__pycache__ in the working tree
 spec = importlib.util.spec_from_file_location("train_ddp", SCRIPT)
 train_ddp = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(train_ddp)
