@@ -106,9 +106,10 @@ class TrainDdp(unittest.TestCase):
         report(f"DDP 2 processes vs 1 process, 4 steps, global batch 4: max |Δw| {diff_whole:.3e} "
                f"(batch in one pass), {diff_micro:.3e} (two micro-batches of 2, the ranks' shapes)")
         self.assertLessEqual(diff_micro, 1e-5)
-        # One pass of 4 rows rounds differently from two passes of 2; AdamW's first update
-        # g/(|g| + 1e-8) magnifies that for the few gradients near 1e-8, hence the looser bound.
-        self.assertLessEqual(diff_whole, 1e-4)
+        # One pass of 4 rows rounds differently from two passes of 2 (measured 3.4e-6 here).
+        # AdamW's first update g/(|g| + 1e-8) magnifies that for gradients near 1e-8: with a
+        # constant lr and no clipping one weight moved 1.2e-5, so this case keeps the schedule.
+        self.assertLessEqual(diff_whole, 1e-5)
         (_, a), (_, b) = log_rows(self.tmp / "eq-ddp" / "log.csv"), log_rows(self.tmp / "eq-one" / "log.csv")
         self.assertEqual([r["lr"] for r in a], [r["lr"] for r in b])
         self.assertAlmostEqual(float(a[-1]["batch_loss"]), float(b[-1]["batch_loss"]), delta=1e-5)
