@@ -5,14 +5,29 @@
 // it is online) and falls back to the cache when the network fails; successful same-origin
 // responses refresh the cache.
 
-const CACHE = "kgpt-viewer-v1";
+const CACHE = "kgpt-viewer-v2";
 const SHELL = [
   "./",
   "index.html",
   "style.css",
   "main.js",
+  "app.js",
+  "state.js",
+  "protocol.js",
+  "analysis.js",
+  "format.js",
   "heatmap.js",
   "chart.js",
+  "panels/text.js",
+  "panels/examples.js",
+  "panels/strip.js",
+  "panels/next-char.js",
+  "panels/heads.js",
+  "panels/generation.js",
+  "panels/training.js",
+  "panels/weights.js",
+  "panels/share.js",
+  "panels/bench.js",
   "worker.js",
   "bench-worker.js",
   "icon.svg",
