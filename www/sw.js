@@ -5,7 +5,7 @@
 // it is online) and falls back to the cache when the network fails; successful same-origin
 // responses refresh the cache.
 
-const CACHE = "kgpt-viewer-v2";
+const CACHE = "kgpt-viewer-v1";
 const SHELL = [
   "./",
   "index.html",

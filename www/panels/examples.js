@@ -24,7 +24,7 @@ export const EXAMPLES = [
     id: "conjuncts",
     label: "ಜ್ಞಾನ ಶ್ರೇಷ್ಠ ಸ್ತ್ರೀ",
     lang: "kn",
-    what: "Conjuncts: one akshara such as ಸ್ತ್ರೀ is five characters (ಸ ◌್ ತ ◌್ ರ + ◌ೀ). The akshara view groups them; look for heads whose row for a consonant after a virama lights up the consonant before it.",
+    what: "Conjuncts: one akshara such as ಸ್ತ್ರೀ is six characters (three consonants joined by two viramas, and a vowel sign). The akshara view groups them; look for heads whose row for a consonant after a virama lights up the consonant before it.",
     text: () => "ಜ್ಞಾನ ಶ್ರೇಷ್ಠ ಸ್ತ್ರೀ",
     view: "aksharas",
   },
