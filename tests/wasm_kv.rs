@@ -141,3 +141,46 @@ fn cache_errors_and_weight_changes() {
     assert!(s.sample_append(&m, 1.0, 0, &mut sampler).is_err());
     assert_eq!(agree(&mut m, &mut s, &ids), 0);
 }
+
+/// `PRODUCT` with `lm_head.weight` × 1e38 (clamped to f32's range): finite weights, so the
+/// loader accepts them, but the logits overflow.
+fn overflowing_product() -> Vec<u8> {
+    use safetensors::tensor::{SafeTensors, TensorView};
+    let st = SafeTensors::deserialize(PRODUCT).unwrap();
+    let (_, header) = SafeTensors::read_metadata(PRODUCT).unwrap();
+    let owned: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, v)| {
+            let mut data = v.data().to_vec();
+            if name == "lm_head.weight" {
+                for b in data.chunks_exact_mut(4) {
+                    let x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                    b.copy_from_slice(&(x * 1e38).clamp(-3.4e38, 3.4e38).to_le_bytes());
+                }
+            }
+            (name, v.dtype(), v.shape().to_vec(), data)
+        })
+        .collect();
+    let views: Vec<(String, TensorView)> = owned
+        .iter()
+        .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    safetensors::tensor::serialize(views, header.metadata().clone()).unwrap()
+}
+
+#[wasm_bindgen_test]
+fn output_finite_tells_overflowing_logits_apart() {
+    let ids: Vec<u32> = (0..20).map(|i| (i * 5 + 1) % 89).collect();
+    let m = product();
+    let mut s = KvCache::new(&m);
+    s.sync(&m, &ids).ok().unwrap();
+    assert!(s.output_finite());
+    let huge = match Model::from_safetensors(&overflowing_product()) {
+        Ok(m) => m,
+        Err(_) => panic!("finite weights are accepted"),
+    };
+    let mut s = KvCache::new(&huge);
+    s.sync(&huge, &ids).ok().unwrap();
+    assert!(!s.output_finite(), "the logits overflow");
+}

@@ -342,7 +342,7 @@ function beginTraining(msg) {
 const lastGood = (step) => (step ? `the weights are those of the last good step (${step})` : "the weights are those from before training");
 const capital = (text) => text[0].toUpperCase() + text.slice(1);
 
-/** One training step of session `s`; returns null or the message of why it failed (the update not applied or undone). */
+/** One training step of session `s`: {loss}, or {message} saying why it failed (the update not applied, or undone). */
 function trainOne(m, s, probe) {
   const done = m.stepCount();
   let loss;
