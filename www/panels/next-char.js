@@ -36,16 +36,21 @@ export function contextBefore(text, cursor) {
   return truncated ? `…${show(out)}` : show(out);
 }
 
-/** One guess: a button whose accessible name starts with its visible character. */
+/** Words for the glyphs that stand for whitespace (read by screen readers, not shown). */
+const SPOKEN = { "␣": "space", "↵": "new line", "⇥": "tab" };
+
+/** One guess: a button named by what it shows (the character and its probability); a click inserts it. */
 function guess({ ch, p }) {
   const b = el("button", "next-item");
   b.type = "button";
+  b.title = "Insert at the cursor";
   const label = displayLabel(ch);
-  b.setAttribute("aria-label", `${label === "␣" ? "space" : label === "↵" ? "new line" : label}: ${(p * 100).toFixed(1)} percent. Insert at the cursor.`);
+  b.append(el("span", "next-char", label));
+  if (SPOKEN[label]) b.append(el("span", "sr-only", ` ${SPOKEN[label]}`));
   const bar = el("span", "next-bar");
   bar.style.setProperty("--p", p.toFixed(4));
   const pct = p >= 0.001 ? `${(p * 100).toFixed(1)}%` : `${(p * 100).toFixed(2)}%`;
-  b.append(el("span", "next-char", label), bar, el("span", "next-prob", pct));
+  b.append(bar, el("span", "next-prob", ` ${pct}`));
   b.addEventListener("click", () => insertAtCursor(ch));
   const li = el("li");
   li.append(b);
