@@ -202,7 +202,7 @@ fn gpt_py_state_dict_with_vocabulary_text() {
         Err(e) => js_error(e),
     };
     assert_eq!(String::from(err.name()), wasm::MISSING_VOCABULARY);
-    assert!(String::from(err.message()).contains("vocabulary"));
+    assert!(String::from(err.message()).contains("vocab"));
     // Other bad files are plain Errors.
     let other = match Model::from_safetensors(b"not a safetensors file") {
         Ok(_) => panic!("garbage accepted"),
@@ -448,30 +448,6 @@ fn text_helpers() {
     assert_eq!(wasm::akshara_label("ಾ"), "◌ಾ");
     assert_eq!(wasm::akshara_label("ಜ್ಞಾ"), "ಜ್ಞಾ");
     assert!(!wasm::kernel_name().is_empty());
-}
-
-/// The Benchmark button's export: `kgpt bench --quick`'s keys, measured with the page's clock.
-#[wasm_bindgen_test]
-fn run_bench_reports_the_cli_benchmark_keys() {
-    let now = js_sys::Function::new_no_args("return performance.now()");
-    let json = match wasm::run_bench(true, 89, &now) {
-        Ok(j) => j,
-        Err(e) => panic!("runBench: {}", message(e)),
-    };
-    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(report["impl"], "kgpt-wasm");
-    assert_eq!(report["quick"], true);
-    let run = &report["runs"][0];
-    for key in [
-        "forward_b1_t128_ms",
-        "gen_from_1tok_chars_per_s",
-        "train_b16_tokens_per_s",
-    ] {
-        let v = run[key]
-            .as_f64()
-            .unwrap_or_else(|| panic!("{key} missing: {json}"));
-        assert!(v > 0.0 && v.is_finite(), "{key} = {v}");
-    }
 }
 
 /// A diverging learning rate in the page: the step throws an Error that says so, the update is
