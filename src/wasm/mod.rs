@@ -61,7 +61,10 @@ pub fn kernel_name() -> String {
 /// model's vocabulary is the sorted set of its text's characters.
 #[wasm_bindgen(js_name = productConfigJson)]
 pub fn product_config_json() -> String {
-    let mut json = serde_json::to_value(lib::Config::product(0)).unwrap_or_default();
+    // through the text form: f32 fields print as the config JSON has them (0.1, not
+    // 0.10000000149011612 as a direct to_value's f64 would)
+    let text = serde_json::to_string(&lib::Config::product(0)).unwrap_or_default();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     if let Some(obj) = json.as_object_mut() {
         obj.remove("vocab_size");
     }
