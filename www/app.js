@@ -3,9 +3,11 @@
 //
 // Events (emit/on): "model" (a model was installed: the MODEL message), "analysis" (a new
 // ANALYSIS message and its display are in `state`), "display" (the maps' data changed without
-// a new analysis: view or scale), "buttons" (recompute enabled/disabled), "worker-error" (an
-// ERROR message: {context, message}), "worker-restart". Worker messages go to the one handler
-// registered for their type with `onWorker`.
+// a new analysis: view or scale), "drawn" (a redraw finished: {totalMs, drawMs, forwardMs,
+// fromKey}), "buttons" (recompute enabled/disabled), "worker-error" (an ERROR message:
+// {context, message}), "worker-restart", "hash" (the address was updated), "fonts" (the
+// Kannada font is loaded). Worker messages go to the one handler registered for their type
+// with `onWorker`.
 
 import { state } from "./state.js";
 import { FromWorker, ToWorker } from "./protocol.js";

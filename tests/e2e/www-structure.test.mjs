@@ -24,6 +24,9 @@ function code(src) {
     .replace(/(?<=[(,=:!&|?;]\s*)\/(?:\\.|\[(?:\\.|[^\]\\])*\]|[^/\\\n])+\/[a-z]*/g, (m) => m.replace(/[^\n]/g, " "));
 }
 
+/** Source without comments (strings kept: `${state.x}` in a template is a use). */
+const withoutComments = (src) => src.replace(/\/\*[\s\S]*?\*\//g, "").replace(/(^|[^:])\/\/[^\n]*/g, "$1");
+
 /** [{line, name, length}] of every function body (declarations, methods, arrows with a block). */
 function functions(src) {
   const lines = code(src).split("\n");
@@ -109,6 +112,11 @@ describe("www structure", () => {
       assert.match(lines[j], /\*\/\s*$|^\s*\/\*\*|^\s*\*|\/\/ ---/, `state.${m[1]} has no comment`);
     }
     assert.ok(fields >= 40, `${fields} fields`);
+    // every field a module uses is declared, and every declared field is used
+    const declared = new Set([...body.matchAll(/^ {2}([A-Za-z]\w*):/gm)].map((m) => m[1]));
+    const used = new Set(modules.filter((m) => m !== "state.js" && m !== "sw.js").flatMap((m) => [...withoutComments(read(m)).matchAll(/(?<![/\w])state\.([A-Za-z]\w*)/g)].map((x) => x[1])));
+    assert.deepEqual([...used].filter((f) => !declared.has(f)), [], "used but not declared");
+    assert.deepEqual([...declared].filter((f) => !used.has(f)), [], "declared but never used");
     // only state.js creates the page state; panels keep no second global
     for (const m of modules) assert.doesNotMatch(read(m), /window\.S\b|globalThis\.\w+\s*=/, m);
   });
