@@ -189,56 +189,57 @@ function tokenize(text, cursor) {
 function nextAfterCursor(tok, cropped) {
   const { ids, cursorTokens } = tok;
   if (cursorTokens <= 0) return null;
-  const block = W.info.config.block_size;
   // inside the window the cache has them; before it, a forward of the block before the cursor
-  const probs =
-    cursorTokens > cropped
-      ? W.kvCache.probsAt(cursorTokens - 1 - cropped, 1.0)
-      : W.model.nextProbs(ids.subarray(Math.max(0, cursorTokens - block), cursorTokens), 1.0);
+  // (nextProbs crops to block_size, as the cache does)
+  const probs = cursorTokens > cropped ? W.kvCache.probsAt(cursorTokens - 1 - cropped, 1.0) : W.model.nextProbs(ids.subarray(0, cursorTokens), 1.0);
   return { probs, next: { top: topK(probs, 10), after: W.info.vocab[ids[cursorTokens - 1]], position: cursorTokens } };
+}
+
+/** The ANALYSIS fields that describe the text (before any forward). */
+function textFields(id, tok, text) {
+  return {
+    type: FromWorker.ANALYSIS,
+    id,
+    chars: tok.chars,
+    textTokens: tok.ids.length,
+    tokens: 0,
+    croppedTokens: 0,
+    unknown: tok.unknown,
+    unknownSamples: tok.unknownSamples,
+    windowStart: text.length,
+    cursorTokens: tok.cursorTokens,
+    n_layer: W.info.config.n_layer,
+    n_head: W.info.config.n_head,
+  };
 }
 
 function analyze({ id, text, cursor }) {
   if (!W.model) return;
   const t0 = performance.now();
   const tok = tokenize(text, cursor);
-  const textTokens = tok.ids.length;
-  const tokens = Math.min(textTokens, W.info.config.block_size);
-  const croppedTokens = textTokens - tokens;
-  const base = {
-    type: FromWorker.ANALYSIS,
-    id,
-    chars: tok.chars,
-    textTokens,
-    tokens,
-    croppedTokens,
-    unknown: tok.unknown,
-    unknownSamples: tok.unknownSamples,
-    windowStart: tokens ? tok.offsets[croppedTokens] : text.length,
-    cursorTokens: tok.cursorTokens,
-    n_layer: W.info.config.n_layer,
-    n_head: W.info.config.n_head,
-  };
+  const base = textFields(id, tok, text);
   const nothing = { seen: [], attention: null, next: null };
-  if (!tokens) {
+  if (!tok.ids.length) {
     post({ ...base, ...nothing, forwardMs: performance.now() - t0 });
     return;
   }
-  const window = tok.ids.subarray(croppedTokens);
-  // Appending re-uses every earlier position; past block_size the window shifts and gpt.py's
-  // absolute positions change, so the cache rebuilds it in one batched pass.
+  // The cache reads the last block_size ids: appending re-uses every earlier position; past
+  // block_size the window shifts and gpt.py's absolute positions change, so it rebuilds the
+  // window in one batched pass.
   if (!W.kvCache) W.kvCache = new KvCache(W.model);
-  const reused = W.kvCache.sync(W.model, window);
+  const reused = W.kvCache.sync(W.model, tok.ids);
+  const { tokens, croppedTokens } = W.kvCache;
+  const windowStart = tok.offsets[croppedTokens];
   const after = nextAfterCursor(tok, croppedTokens);
   if (!W.kvCache.outputFinite() || (after && !allFinite(after.probs))) {
     // finite weights can still overflow (a loaded file with huge weights, a wild training
     // step): say so instead of drawing NaN
-    post({ ...base, tokens: 0, croppedTokens: 0, ...nothing, nonFinite: true, forwardMs: performance.now() - t0 });
+    post({ ...base, windowStart, ...nothing, nonFinite: true, forwardMs: performance.now() - t0 });
     return;
   }
   const attention = W.kvCache.attention();
-  const seen = Array.from(window, (i) => W.info.vocab[i]);
-  post({ ...base, seen, attention, next: after && after.next, reused, forwardMs: performance.now() - t0 }, [attention.buffer]);
+  const seen = Array.from(tok.ids.subarray(croppedTokens), (i) => W.info.vocab[i]);
+  post({ ...base, tokens, croppedTokens, windowStart, seen, attention, next: after && after.next, reused, forwardMs: performance.now() - t0 }, [attention.buffer]);
 }
 
 /** One generated character from `cache`; after a weights change (training) it starts over from `windowOf()`. */
@@ -259,13 +260,13 @@ async function generate(msg) {
   const me = { id, stop: false };
   W.generation = me;
   const m = W.model;
-  const block = W.info.config.block_size;
   const context = Array.from(tokenize(text, text.length).ids);
   const sampler = new Sampler(seed >>> 0);
   // Its own cache (the keystroke cache follows the text box, which the user may edit
   // meanwhile): each new character costs one position, a crop past block_size one rebuild.
   const cache = new KvCache(m);
-  const windowOf = () => Uint32Array.from(context.length > block ? context.slice(context.length - block) : context);
+  // (sync reads the last block_size ids, like gpt.py's crop)
+  const windowOf = () => Uint32Array.from(context);
   const t0 = performance.now();
   let count = 0;
   let reason = "done";
