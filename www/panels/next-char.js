@@ -36,21 +36,23 @@ export function contextBefore(text, cursor) {
   return truncated ? `…${show(out)}` : show(out);
 }
 
-/** Words for the glyphs that stand for whitespace (read by screen readers, not shown). */
-const SPOKEN = { "␣": "space", "↵": "new line", "⇥": "tab" };
+/** Words for the glyphs that stand for whitespace (read by screen readers instead of the glyph). */
+const SPOKEN = { "␣": "space", "↵": "new line" };
 
-/** One guess: a button named by what it shows (the character and its probability); a click inserts it. */
+/** One guess: a button named by its visible text (character, probability) plus screen-reader words; a click inserts it. */
 function guess({ ch, p }) {
   const b = el("button", "next-item");
   b.type = "button";
-  b.title = "Insert at the cursor";
   const label = displayLabel(ch);
-  b.append(el("span", "next-char", label));
-  if (SPOKEN[label]) b.append(el("span", "sr-only", ` ${SPOKEN[label]}`));
+  // The accessible name is the visible text (no aria-label, which must contain it: WCAG 2.5.3)
+  // plus screen-reader-only words: "space"/"new line" for the ␣/↵ glyphs and the action.
+  const spoken = SPOKEN[label] || null;
+  const glyph = el("span", "next-char", label);
+  if (spoken) glyph.setAttribute("aria-hidden", "true");
   const bar = el("span", "next-bar");
   bar.style.setProperty("--p", p.toFixed(4));
   const pct = p >= 0.001 ? `${(p * 100).toFixed(1)}%` : `${(p * 100).toFixed(2)}%`;
-  b.append(bar, el("span", "next-prob", ` ${pct}`));
+  b.append(glyph, el("span", "sr-only", spoken ? `${spoken} ` : " "), bar, el("span", "next-prob", pct), el("span", "sr-only", ". Insert at the cursor."));
   b.addEventListener("click", () => insertAtCursor(ch));
   const li = el("li");
   li.append(b);
