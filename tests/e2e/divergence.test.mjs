@@ -29,8 +29,12 @@ async function uiTrain(page, { steps, lr, batch = "8" }) {
   await page.fill("#train-steps", String(steps));
   await page.fill("#train-batch", batch);
   await page.fill("#train-lr", String(lr));
+  // the status before the click must not look stopped: a short run can start and stop between
+  // two polls of a "wait until it no longer looks stopped" (it did, under load)
+  await page.evaluate(() => {
+    document.querySelector("#train-status").textContent = "(starting)";
+  });
   await page.click("#train-start");
-  await page.waitForFunction(() => !/^(Done|Paused|Stopped)/.test(document.querySelector("#train-status").textContent));
   return waitStopped(page);
 }
 
