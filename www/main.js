@@ -664,17 +664,26 @@ function renderNext() {
     b.type = "button";
     b.className = "next-item";
     const label = displayLabel(ch);
-    b.setAttribute("aria-label", `${label === "␣" ? "space" : label === "↵" ? "new line" : label}: ${(p * 100).toFixed(1)} percent. Insert at the cursor.`);
+    // The accessible name is the visible text (no aria-label, which must contain it: WCAG 2.5.3)
+    // plus screen-reader-only words: "space"/"new line" for the ␣/↵ glyphs and the action.
+    const spoken = label === "␣" ? "space" : label === "↵" ? "new line" : null;
     const c = document.createElement("span");
     c.className = "next-char";
     c.textContent = label;
+    if (spoken) c.setAttribute("aria-hidden", "true");
+    const said = document.createElement("span");
+    said.className = "sr-only";
+    said.textContent = spoken ? `${spoken} ` : " ";
     const bar = document.createElement("span");
     bar.className = "next-bar";
     bar.style.setProperty("--p", p.toFixed(4));
     const pr = document.createElement("span");
     pr.className = "next-prob";
     pr.textContent = p >= 0.001 ? `${(p * 100).toFixed(1)}%` : `${(p * 100).toFixed(2)}%`;
-    b.append(c, bar, pr);
+    const hint = document.createElement("span");
+    hint.className = "sr-only";
+    hint.textContent = ". Insert at the cursor.";
+    b.append(c, said, bar, pr, hint);
     b.addEventListener("click", () => insertAtCursor(ch));
     li.append(b);
     frag.append(li);
