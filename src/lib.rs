@@ -7,13 +7,13 @@
 pub mod checkpoint;
 pub mod config;
 pub mod kernels;
-pub mod kv_cache;
+
 pub mod model;
 pub mod rng;
 pub mod tokenizer;
 
 pub use config::Config;
-pub use model::{ForwardOutput, Model, RunState};
+pub use model::{EvalOutput, Model, RunState};
 pub use tokenizer::Tokenizer;
 pub mod akshara;
 pub mod bench;

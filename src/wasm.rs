@@ -495,7 +495,7 @@ impl Sampler {
 /// recomputed.
 #[wasm_bindgen]
 pub struct KvSession {
-    cache: crate::kv_cache::KvCache,
+    cache: crate::model::KvCache,
     /// `Model::weights_version` of the weights the cache was built from.
     weights_version: u64,
     cropped: usize,
@@ -506,7 +506,7 @@ impl KvSession {
     #[wasm_bindgen(constructor)]
     pub fn new(model: &Model) -> KvSession {
         KvSession {
-            cache: crate::kv_cache::KvCache::new(&model.core.config, true),
+            cache: crate::model::KvCache::new(&model.core.config, true),
             weights_version: model.weights_version,
             cropped: 0,
         }
@@ -517,7 +517,7 @@ impl KvSession {
     /// unchanged since the previous call (see `attentionRows(reused)`).
     pub fn sync(&mut self, model: &Model, ids: &[u32]) -> Result<usize, JsError> {
         if model.core.config != *self.cache.config() {
-            self.cache = crate::kv_cache::KvCache::new(&model.core.config, true);
+            self.cache = crate::model::KvCache::new(&model.core.config, true);
         }
         if model.weights_version != self.weights_version {
             self.cache.clear();

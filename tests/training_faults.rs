@@ -274,7 +274,7 @@ fn divergence_guards_leave_the_model_and_optimizer_untouched() {
     let v = m.config.vocab_size as f32;
     assert!((limit - 3.0 * v.ln()).abs() < 1e-4, "{limit}");
     let mut wrong = m.clone();
-    let lm = wrong.layout.lm_w..wrong.layout.lm_w + m.config.vocab_size * m.config.n_embd;
+    let lm = wrong.layout.lm_head.weight_range();
     wrong.params[lm].iter_mut().for_each(|p| *p *= 1e4);
     let before = wrong.params.clone();
     let e = trainer

@@ -73,7 +73,12 @@ const EXP_P: [f32; 6] = [
 ];
 
 /// Plain arrays of 8 lanes: the reference implementation (no fused multiply-add, libm `exp`).
+/// (On wasm with simd128 only the tests use it.)
 #[derive(Clone, Copy, Debug, Default)]
+#[cfg_attr(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    allow(dead_code)
+)]
 pub(crate) struct Portable;
 
 impl Simd for Portable {
