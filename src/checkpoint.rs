@@ -9,7 +9,7 @@
 
 use crate::config::Config;
 use crate::model::{Model, ParamLayout, TensorSpec};
-use crate::tokenizer::Tokenizer;
+use crate::text::Tokenizer;
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, TensorInfo, TensorView};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::model::{Model as Core, RunState};
 use crate::rng::Rng;
 use crate::sample::sample_next;
-use crate::tokenizer::Tokenizer;
+use crate::text::Tokenizer;
 use crate::train::{sample_batch, Batch, TrainError, Trainer};
 use js_sys::{Array, Float32Array, Object, Reflect, Uint32Array};
 use wasm_bindgen::prelude::*;
@@ -37,13 +37,13 @@ pub fn kernel_name() -> String {
 /// Latin phonetic input → Kannada (see the help panel for the table).
 #[wasm_bindgen]
 pub fn transliterate(latin: &str) -> String {
-    crate::translit::latin_to_kannada(latin)
+    crate::text::translit::latin_to_kannada(latin)
 }
 
 /// The transliteration table as `[[latin, kannada, description], ...]`.
 #[wasm_bindgen(js_name = transliterationTable)]
 pub fn transliteration_table() -> Array {
-    crate::translit::mapping_table()
+    crate::text::translit::mapping_table()
         .into_iter()
         .map(|(l, k, d)| {
             let row = Array::new();
@@ -59,8 +59,8 @@ pub fn transliteration_table() -> Array {
 /// character indices.
 #[wasm_bindgen(js_name = segmentAksharas)]
 pub fn segment_aksharas(text: &str) -> Uint32Array {
-    let chars: Vec<char> = crate::tokenizer::nfc(text).chars().collect();
-    let flat: Vec<u32> = crate::akshara::segment_chars(&chars)
+    let chars: Vec<char> = crate::text::nfc(text).chars().collect();
+    let flat: Vec<u32> = crate::text::akshara::segment_chars(&chars)
         .into_iter()
         .flat_map(|r| [r.start as u32, r.end as u32])
         .collect();
@@ -74,7 +74,7 @@ pub fn segment_aksharas(text: &str) -> Uint32Array {
 #[wasm_bindgen(js_name = segmentAksharasRaw)]
 pub fn segment_aksharas_raw(text: &str) -> Uint32Array {
     let chars: Vec<char> = text.chars().collect();
-    let flat: Vec<u32> = crate::akshara::segment_chars(&chars)
+    let flat: Vec<u32> = crate::text::akshara::segment_chars(&chars)
         .into_iter()
         .flat_map(|r| [r.start as u32, r.end as u32])
         .collect();
@@ -84,13 +84,13 @@ pub fn segment_aksharas_raw(text: &str) -> Uint32Array {
 /// Display label of an akshara (a lone vowel sign gets a dotted circle: ◌ಾ).
 #[wasm_bindgen(js_name = aksharaLabel)]
 pub fn akshara_label(akshara: &str) -> String {
-    crate::akshara::display_label(akshara)
+    crate::text::akshara::display_label(akshara)
 }
 
 /// NFC normalisation, as the tokenizer applies it.
 #[wasm_bindgen]
 pub fn nfc(text: &str) -> String {
-    crate::tokenizer::nfc(text)
+    crate::text::nfc(text)
 }
 
 /// Runs the benchmark (same keys as `kgpt bench`); `now` is `performance.now` (ms).
@@ -269,11 +269,7 @@ impl Model {
             })
             .collect();
         set(&obj, "unknown", &unknown.into());
-        set(
-            &obj,
-            "text",
-            &JsValue::from_str(&crate::tokenizer::nfc(text)),
-        );
+        set(&obj, "text", &JsValue::from_str(&crate::text::nfc(text)));
         obj
     }
 

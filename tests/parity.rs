@@ -3,7 +3,7 @@
 //! `wasm-pack test --headless --firefox`, in the browser (fixtures are embedded).
 
 use kgpt::checkpoint;
-use kgpt::tokenizer::Tokenizer;
+use kgpt::text::Tokenizer;
 use kgpt::train::{Batch, Trainer};
 use safetensors::tensor::SafeTensors;
 

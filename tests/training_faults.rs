@@ -8,7 +8,7 @@ mod kgpt_cli;
 use kgpt::checkpoint;
 use kgpt::config::Config;
 use kgpt::model::Model;
-use kgpt::tokenizer::Tokenizer;
+use kgpt::text::Tokenizer;
 use kgpt::train::{sample_batch, TrainError, Trainer};
 use kgpt_cli::{fails, ok, s, tmp};
 use std::collections::HashMap;

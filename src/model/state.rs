@@ -108,16 +108,10 @@ pub fn att_stride(t_cap: usize) -> usize {
     t_cap.div_ceil(8) * 8
 }
 
-impl RunState {
-    pub fn new(cfg: &Config) -> RunState {
-        let (t, c, h, v, f) = (
-            cfg.block_size,
-            cfg.n_embd,
-            cfg.n_head,
-            cfg.vocab_size,
-            cfg.ffn_hidden(),
-        );
-        let layer = LayerActs {
+impl LayerActs {
+    fn new(cfg: &Config) -> LayerActs {
+        let (t, c, h, f) = (cfg.block_size, cfg.n_embd, cfg.n_head, cfg.ffn_hidden());
+        LayerActs {
             ln1: Normed::new(t, c),
             qkv: vec![0.0; t * 3 * c],
             att_probs: vec![0.0; h * t * att_stride(t)],
@@ -129,12 +123,20 @@ impl RunState {
             fc1: vec![0.0; t * f],
             relu: vec![0.0; t * f],
             fc2_mask: Vec::new(),
-        };
+        }
+    }
+}
+
+impl RunState {
+    pub fn new(cfg: &Config) -> RunState {
+        let (t, c, v) = (cfg.block_size, cfg.n_embd, cfg.vocab_size);
         RunState {
             t: 0,
             dropout_active: false,
-            resid: vec![vec![0.0; t * c]; cfg.n_layer + 1],
-            layers: vec![layer; cfg.n_layer],
+            // Built one by one, not cloned: zeroed allocations come from the allocator as
+            // untouched zero pages, so a KV cache only pays for the rows it uses.
+            resid: (0..=cfg.n_layer).map(|_| vec![0.0; t * c]).collect(),
+            layers: (0..cfg.n_layer).map(|_| LayerActs::new(cfg)).collect(),
             ln_f: Normed::new(t, c),
             logits: vec![0.0; t * v],
             probs: vec![0.0; t * v],

@@ -5,9 +5,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use kgpt::checkpoint::{self, write_atomic, Loaded};
 use kgpt::config::Config;
 use kgpt::model::Model;
-use kgpt::optim::Schedule;
 use kgpt::sample::{generate, SampleSettings};
-use kgpt::tokenizer::Tokenizer;
+use kgpt::text::Tokenizer;
+use kgpt::train::adamw::Schedule;
 use kgpt::train::{bits_per_char, sample_batch, Batch, Trainer};
 use serde_json::json;
 use std::io::Write;
@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
+
+mod bench;
 
 type CliResult<T> = Result<T, String>;
 
@@ -311,9 +313,7 @@ pub fn run() -> i32 {
         Command::Grads(a) => cmd_grads(a),
         Command::Step(a) => cmd_step(a),
         Command::Train(a) => cmd_train(a),
-        Command::Bench(a) => {
-            crate::cli_bench::cmd_bench(a.json_out, a.threads, a.quick, a.vocab_size)
-        }
+        Command::Bench(a) => bench::cmd_bench(a.json_out, a.threads, a.quick, a.vocab_size),
     };
     match result {
         Ok(()) => 0,

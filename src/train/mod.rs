@@ -6,8 +6,10 @@
 //! not depend on how sequences are split over threads.
 
 use crate::model::{Model, RunState};
-use crate::optim::{clip_grad_norm, grad_norm, AdamW};
+pub mod adamw;
+
 use crate::rng::Rng;
+use adamw::{clip_grad_norm, grad_norm, AdamW};
 use std::fmt;
 
 /// A batch of `b` sequences of `t` ids, with next-character targets. Both `[b, t]` row-major.
