@@ -7,8 +7,8 @@ use kgpt::config::Config;
 use kgpt::model::Model;
 use kgpt::sample::{generate, SampleSettings};
 use kgpt::text::Tokenizer;
-use kgpt::train::adamw::Schedule;
-use kgpt::train::{bits_per_char, sample_batch, Batch, Trainer};
+use kgpt::train::adamw::{DecayScope, Schedule};
+use kgpt::train::{bits_per_char, predicted_units, sample_batch, Batch, Trainer};
 use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -207,6 +207,31 @@ enum ScheduleKind {
     Cosine,
 }
 
+/// `--decay-scope`: which parameters AdamW's weight decay applies to ([`DecayScope`]).
+#[derive(
+    Clone, Copy, ValueEnum, serde::Serialize, serde::Deserialize, PartialEq, Debug, Default,
+)]
+#[serde(rename_all = "lowercase")]
+enum DecayScopeArg {
+    /// every parameter (gpt.py, torch.optim.AdamW's default)
+    #[default]
+    All,
+    /// tensors with ≥ 2 dimensions: linear weights and embeddings (nanoGPT)
+    Matrices,
+    /// linear-layer weights only (no embeddings, LayerNorm or biases)
+    Linear,
+}
+
+impl From<DecayScopeArg> for DecayScope {
+    fn from(a: DecayScopeArg) -> DecayScope {
+        match a {
+            DecayScopeArg::All => DecayScope::All,
+            DecayScopeArg::Matrices => DecayScope::Matrices,
+            DecayScopeArg::Linear => DecayScope::Linear,
+        }
+    }
+}
+
 #[derive(Args, Clone, serde::Serialize, serde::Deserialize)]
 struct TrainArgs {
     /// Training text.
@@ -237,6 +262,14 @@ struct TrainArgs {
     /// Final learning rate of the cosine schedule, as a fraction of --lr.
     #[arg(long, default_value_t = 0.1)]
     min_lr_ratio: f32,
+    /// AdamW weight decay (decoupled, PyTorch's default 0.01).
+    #[arg(long, default_value_t = 0.01)]
+    #[serde(default = "default_weight_decay")]
+    weight_decay: f32,
+    /// Which parameters the weight decay applies to.
+    #[arg(long, value_enum, default_value_t = DecayScopeArg::All)]
+    #[serde(default)]
+    decay_scope: DecayScopeArg,
     /// Clip the gradient norm to this value (off by default, as gpt.py).
     #[arg(long)]
     clip: Option<f32>,
@@ -530,17 +563,25 @@ fn cmd_eval(a: EvalArgs) -> CliResult<()> {
     }
     let r = bits_per_char(&l.model, &enc.ids, a.threads)
         .ok_or_else(|| format!("{}: need at least 2 known characters", a.data.display()))?;
+    let units = predicted_units(&l.tokenizer.decode(&enc.ids).chars().collect::<Vec<_>>());
+    let (per_akshara, per_byte) = (r.bits_per(units.aksharas), r.bits_per(units.bytes));
     let secs = start.elapsed().as_secs_f64();
     if a.json {
         println!(
             "{}",
             json!({"bits_per_char": r.bits_per_char, "nats_per_char": r.nats_per_char,
-                   "predicted": r.predicted, "skipped_oov": enc.unknown.len(), "seconds": secs})
+                   "bits_per_akshara": per_akshara, "bits_per_byte": per_byte,
+                   "predicted": r.predicted, "aksharas": units.aksharas, "bytes": units.bytes,
+                   "skipped_oov": enc.unknown.len(), "seconds": secs})
         );
     } else {
         println!(
             "{:.4} bits per character ({:.4} nats) over {} predicted characters; {} out-of-vocabulary character(s) skipped ({secs:.1} s)",
             r.bits_per_char, r.nats_per_char, r.predicted, enc.unknown.len()
+        );
+        println!(
+            "{per_akshara:.4} bits per akshara over {} aksharas; {per_byte:.4} bits per UTF-8 byte over {} bytes",
+            units.aksharas, units.bytes
         );
     }
     Ok(())
@@ -601,6 +642,10 @@ fn schedule_of(a: &TrainArgs) -> Schedule {
             min_lr_ratio: a.min_lr_ratio,
         },
     }
+}
+
+fn default_weight_decay() -> f32 {
+    0.01
 }
 
 fn default_max_update_ratio() -> f32 {
@@ -810,6 +855,9 @@ fn cmd_train(mut a: TrainArgs) -> CliResult<()> {
     };
     trainer.clip = a.clip;
     trainer.max_update_ratio = a.max_update_ratio;
+    trainer
+        .opt
+        .set_decay(a.weight_decay, a.decay_scope.into(), &model.layout.tensors);
 
     let enc = tok.encode(&text);
     if !enc.unknown.is_empty() && !allow_mismatch {
@@ -841,6 +889,12 @@ fn cmd_train(mut a: TrainArgs) -> CliResult<()> {
         return Err(format!(
             "--max-update-ratio {} must be a positive number",
             a.max_update_ratio
+        ));
+    }
+    if !(a.weight_decay.is_finite() && a.weight_decay >= 0.0 && a.lr * a.weight_decay < 1.0) {
+        return Err(format!(
+            "--weight-decay {} must be a number ≥ 0 with lr × weight decay < 1 (--lr {})",
+            a.weight_decay, a.lr
         ));
     }
     if !(0.0..=1.0).contains(&a.min_lr_ratio) {

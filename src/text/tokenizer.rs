@@ -48,7 +48,7 @@ impl Tokenizer {
     /// gpt.py's rule: the sorted set of the characters of `text` (after NFC).
     ///
     /// ```
-    /// let tok = kgpt::tokenizer::Tokenizer::from_text("ಕನ್ನಡ");
+    /// let tok = kgpt::text::Tokenizer::from_text("ಕನ್ನಡ");
     /// assert_eq!(tok.chars(), &['ಕ', 'ಡ', 'ನ', '್']);
     /// assert_eq!(tok.encode("ನಡ").ids, vec![2, 1]);
     /// ```

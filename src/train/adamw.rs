@@ -1,6 +1,57 @@
 //! AdamW exactly as `torch.optim.AdamW` (the single-tensor path) with gpt.py's use:
 //! betas (0.9, 0.999), eps 1e-8, weight decay 0.01 on every parameter, bias correction.
-//! Optional extras, off unless asked: gradient-norm clipping and a warm-up + cosine schedule.
+//! Optional extras, off unless asked: gradient-norm clipping, a warm-up + cosine schedule and
+//! weight decay on a subset of the parameters ([`DecayScope`], PyTorch's parameter groups).
+
+use std::ops::Range;
+
+use crate::model::TensorSpec;
+
+/// Which parameters weight decay applies to (the others form a PyTorch parameter group with
+/// `weight_decay = 0`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DecayScope {
+    /// Every parameter: `torch.optim.AdamW(model.parameters())`, gpt.py's use.
+    #[default]
+    All,
+    /// Tensors with two or more dimensions, i.e. the linear weights and both embedding tables
+    /// (nanoGPT's groups); LayerNorm weights and all biases are not decayed.
+    Matrices,
+    /// Linear-layer weights only: like `Matrices`, but the token and position embeddings are
+    /// not decayed either.
+    Linear,
+}
+
+impl DecayScope {
+    /// True when the tensor `spec` (a gpt.py state-dict entry) is decayed under this scope.
+    ///
+    /// ```
+    /// use kgpt::{optim::DecayScope, Config, model::ParamLayout};
+    /// let layout = ParamLayout::new(&Config { vocab_size: 10, n_embd: 8, n_head: 2, n_layer: 1, block_size: 4, dropout: 0.0 });
+    /// let decayed = |s: DecayScope| layout.tensors.iter().filter(|t| s.decays(t)).map(|t| t.name.as_str()).collect::<Vec<_>>();
+    /// assert_eq!(decayed(DecayScope::All).len(), layout.tensors.len());
+    /// assert!(decayed(DecayScope::Matrices).contains(&"token_embedding_table.weight"));
+    /// assert!(!decayed(DecayScope::Linear).contains(&"token_embedding_table.weight"));
+    /// assert!(decayed(DecayScope::Linear).contains(&"lm_head.weight"));
+    /// assert!(!decayed(DecayScope::Matrices).contains(&"lm_head.bias"));
+    /// ```
+    pub fn decays(self, spec: &TensorSpec) -> bool {
+        match self {
+            DecayScope::All => true,
+            DecayScope::Matrices => spec.shape.len() >= 2,
+            DecayScope::Linear => spec.shape.len() >= 2 && !spec.name.contains("embedding_table"),
+        }
+    }
+
+    /// The parameter ranges decayed under this scope, in layout order.
+    pub fn ranges(self, tensors: &[TensorSpec]) -> Vec<Range<usize>> {
+        tensors
+            .iter()
+            .filter(|t| self.decays(t))
+            .map(TensorSpec::range)
+            .collect()
+    }
+}
 
 /// Optimizer state over a flat parameter buffer.
 #[derive(Clone, Debug, PartialEq)]
@@ -9,6 +60,9 @@ pub struct AdamW {
     pub beta2: f32,
     pub eps: f32,
     pub weight_decay: f32,
+    /// The parameter ranges `weight_decay` applies to (all of them by default); the rest are
+    /// updated without decay.
+    pub decayed: Vec<Range<usize>>,
     /// Number of updates applied so far (PyTorch's `state["step"]`).
     pub step: u64,
     /// First and second moments, same layout as the parameters.
@@ -24,10 +78,18 @@ impl AdamW {
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 0.01,
+            decayed: std::iter::once(0..n_params).collect(),
             step: 0,
             m: vec![0.0; n_params],
             v: vec![0.0; n_params],
         }
+    }
+
+    /// Sets PyTorch's two parameter groups: `weight_decay` on the tensors `scope` decays, none
+    /// on the others.
+    pub fn set_decay(&mut self, weight_decay: f32, scope: DecayScope, tensors: &[TensorSpec]) {
+        self.weight_decay = weight_decay;
+        self.decayed = scope.ranges(tensors);
     }
 
     /// One update with learning rate `lr`, in PyTorch's order of operations:
@@ -40,13 +102,17 @@ impl AdamW {
         let bias_correction2_sqrt = (1.0 - self.beta2.powi(t)).sqrt();
         let step_size = lr / bias_correction1;
         let decay = 1.0 - lr * self.weight_decay;
+        // The decay touches only p, so doing it first for the decayed ranges gives PyTorch's
+        // per-element `p·(1 − lr·wd)` then the Adam step, bit for bit.
+        for range in &self.decayed {
+            params[range.clone()].iter_mut().for_each(|p| *p *= decay);
+        }
         for (((p, &g), m), v) in params
             .iter_mut()
             .zip(grads)
             .zip(self.m.iter_mut())
             .zip(self.v.iter_mut())
         {
-            *p *= decay;
             *m += (g - *m) * (1.0 - self.beta1);
             *v = *v * self.beta2 + (1.0 - self.beta2) * g * g;
             let denom = v.sqrt() / bias_correction2_sqrt + self.eps;
@@ -141,6 +207,20 @@ mod tests {
         let v_hat = 0.009999f64 / (1.0 - 0.998001);
         let expect = p1 as f64 - m_hat / (v_hat.sqrt() + 1e-8);
         assert!((p[0] as f64 - expect).abs() < 1e-5, "{} vs {expect}", p[0]);
+    }
+
+    #[test]
+    fn decay_applies_only_to_the_decayed_ranges() {
+        // Same gradient on four parameters; only 1..3 are decayed: those end lr·wd·p lower.
+        let mut opt = AdamW::new(4);
+        opt.weight_decay = 0.5;
+        opt.decayed = std::iter::once(1..3).collect();
+        let mut p = [2.0f32; 4];
+        opt.update(&mut p, &[1.0; 4], 0.1);
+        let undecayed = 2.0 - 0.1 * 1.0 / (1.0 + 1e-8);
+        let decayed = 2.0 * (1.0 - 0.1 * 0.5) - 0.1 * 1.0 / (1.0 + 1e-8);
+        assert!((p[0] - undecayed).abs() < 1e-6 && (p[3] - undecayed).abs() < 1e-6);
+        assert!((p[1] - decayed).abs() < 1e-6 && (p[2] - decayed).abs() < 1e-6);
     }
 
     #[test]

@@ -370,6 +370,49 @@ pub struct EvalResult {
     pub nats_per_char: f64,
     /// Characters predicted (every id after the first).
     pub predicted: usize,
+    /// Sum of −ln p over the predicted characters (`nats_per_char · predicted`).
+    pub total_nats: f64,
+}
+
+impl EvalResult {
+    /// The same total information spread over `units` (aksharas, UTF-8 bytes, …) instead of
+    /// characters: `total_nats / ln 2 / units`.
+    pub fn bits_per(&self, units: usize) -> f64 {
+        self.total_nats / std::f64::consts::LN_2 / units as f64
+    }
+}
+
+/// How much text [`bits_per_char`] predicts, in three units: the evaluated characters are the
+/// known ones in order (out-of-vocabulary characters skipped), and every character after the
+/// first is predicted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PredictedUnits {
+    /// Predicted characters (all but the first).
+    pub chars: usize,
+    /// Aksharas ([`crate::text::akshara::segment_chars`] on the evaluated characters) that contain at
+    /// least one predicted character: all of them, except the first when it is the first
+    /// character alone.
+    pub aksharas: usize,
+    /// UTF-8 bytes of the predicted characters.
+    pub bytes: usize,
+}
+
+/// Counts the units of [`PredictedUnits`] for the evaluated characters `chars`.
+///
+/// ```
+/// use kgpt::train::{predicted_units, PredictedUnits};
+/// // ಕ | ನ್ನ | ಡ | ! : the first akshara is the unpredicted first character.
+/// let chars: Vec<char> = "ಕನ್ನಡ!".chars().collect();
+/// assert_eq!(predicted_units(&chars), PredictedUnits { chars: 5, aksharas: 3, bytes: 13 });
+/// ```
+pub fn predicted_units(chars: &[char]) -> PredictedUnits {
+    let groups = crate::text::akshara::segment_chars(chars);
+    let first_alone = groups.first().is_some_and(|g| g.end == 1);
+    PredictedUnits {
+        chars: chars.len().saturating_sub(1),
+        aksharas: groups.len() - usize::from(first_alone),
+        bytes: chars.iter().skip(1).map(|c| c.len_utf8()).sum(),
+    }
 }
 
 /// Bits per character of `ids`: every id after the first is predicted exactly once, with windows
@@ -436,6 +479,7 @@ pub fn bits_per_char(model: &Model, ids: &[u32], threads: usize) -> Option<EvalR
         bits_per_char: nats / std::f64::consts::LN_2,
         nats_per_char: nats,
         predicted,
+        total_nats,
     })
 }
 
@@ -493,6 +537,41 @@ mod tests {
         // An untrained model is close to uniform: log2(12) bits.
         assert!((r.bits_per_char - 12f64.log2()).abs() < 0.2);
         assert!(bits_per_char(&m, &ids[..1], 1).is_none());
+        // Per-unit rates share the total: bits/char × chars = bits/unit × units.
+        assert!((r.bits_per(r.predicted) - r.bits_per_char).abs() < 1e-12);
+        assert!((r.bits_per(4) * 4.0 - r.bits_per_char * 10.0).abs() < 1e-9);
+        assert!((r.total_nats - nats).abs() < 1e-9);
+    }
+
+    #[test]
+    fn predicted_units_hand_counted() {
+        let units = |t: &str| predicted_units(&t.chars().collect::<Vec<_>>());
+        // ಜ್ಞಾ|ನ|ವೇ| |ಶ್ರೇ|ಷ್ಠ: the first akshara has predicted characters (್ ಞ ಾ), so it counts.
+        assert_eq!(
+            units("ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ"),
+            PredictedUnits {
+                chars: 14,
+                aksharas: 6,
+                bytes: 14 * 3 - 2, // 13 Kannada characters of 3 bytes and one space
+            }
+        );
+        // Latin: one byte and one akshara per character; the first is not predicted.
+        assert_eq!(
+            units("abc"),
+            PredictedUnits {
+                chars: 2,
+                aksharas: 2,
+                bytes: 2
+            }
+        );
+        assert_eq!(
+            units(""),
+            PredictedUnits {
+                chars: 0,
+                aksharas: 0,
+                bytes: 0
+            }
+        );
     }
 
     #[test]
