@@ -434,7 +434,7 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
                     .unwrap()
                     .remove("vocab");
             }),
-            "--vocab-from",
+            "no vocabulary",
         ),
     ]
 }

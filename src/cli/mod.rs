@@ -263,7 +263,14 @@ fn load_weights(w: &WeightsArgs) -> CliResult<Loaded> {
         Some(p) => Some(Tokenizer::from_text(&read_text(p)?)),
         None => None,
     };
-    checkpoint::load(&bytes, vocab.as_ref()).map_err(|e| format!("{}: {e}", w.weights.display()))
+    checkpoint::load(&bytes, vocab.as_ref()).map_err(|e| {
+        let hint = if e.is_missing_vocabulary() {
+            "; use --vocab-from FILE (the training text)"
+        } else {
+            ""
+        };
+        format!("{}: {e}{hint}", w.weights.display())
+    })
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> CliResult<()> {
