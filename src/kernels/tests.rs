@@ -311,6 +311,50 @@ fn check_exp<S: Simd>(s: S, xs: &[f32]) {
     assert_eq!(z[..S::L], [0.0; 8][..S::L]);
 }
 
+/// Dropout multipliers (0 or 1.25) on the causal entries of `[H, t_cap, tp]`.
+fn random_dropout_mask(rng: &mut Rng, d: AttnDims) -> Vec<f32> {
+    let mut mask = vec![0.0f32; d.n_head * d.t_cap * d.tp];
+    for h in 0..d.n_head {
+        for q in 0..d.t {
+            for k in 0..=q {
+                mask[(h * d.t_cap + q) * d.tp + k] = if rng.uniform() < 0.2 { 0.0 } else { 1.25 };
+            }
+        }
+    }
+    mask
+}
+
+/// `d_qkv` against central differences of the naive f64 forward (loss = out · d_out).
+fn check_d_qkv_by_differences(
+    qkv: &[f32],
+    m: Option<&[f32]>,
+    d: AttnDims,
+    d_out: &[f32],
+    d_qkv: &[f32],
+) {
+    let (t, tp, t_cap, c, nh) = (d.t, d.tp, d.t_cap, d.c, d.n_head);
+    // Gradient check of d_qkv by central differences on the naive f64 forward.
+    let loss = |x: &[f32]| -> f64 {
+        let (_, o) = naive_attention(x, m, t, tp, t_cap, c, nh);
+        o.iter().zip(d_out).map(|(a, b)| a * *b as f64).sum()
+    };
+    let mut pick = Rng::new(t as u64);
+    for _ in 0..6 {
+        let i = pick.below(t * 3 * c);
+        let h = 1e-3f32;
+        let mut xp = qkv.to_vec();
+        xp[i] += h;
+        let mut xm = qkv.to_vec();
+        xm[i] -= h;
+        let num = (loss(&xp) - loss(&xm)) / (2.0 * h as f64);
+        let ana = d_qkv[i] as f64;
+        assert!(
+            (num - ana).abs() < 2e-3 * (1.0 + num.abs()),
+            "d_qkv[{i}] {ana} vs numeric {num}"
+        );
+    }
+}
+
 /// Naive attention of one sequence in f64: probs `[H, T, T]` and out `[T, C]`.
 fn naive_attention(
     qkv: &[f32],
@@ -377,14 +421,7 @@ fn attention_matches_naive_and_portable_on_odd_shapes() {
             n_head: nh,
         };
         let qkv = random(&mut rng, t * 3 * c);
-        let mut mask = vec![0.0f32; nh * t_cap * tp];
-        for h in 0..nh {
-            for q in 0..t {
-                for k in 0..=q {
-                    mask[(h * t_cap + q) * tp + k] = if rng.uniform() < 0.2 { 0.0 } else { 1.25 };
-                }
-            }
-        }
+        let mask = random_dropout_mask(&mut rng, dims);
         let d_out = random(&mut rng, t * c);
         for m in [None, Some(&mask[..])] {
             let (want_p, want_o) = naive_attention(&qkv, m, t, tp, t_cap, c, nh);
@@ -445,26 +482,7 @@ fn attention_matches_naive_and_portable_on_odd_shapes() {
                 results.push(d_qkv);
             }
             close(&results[0], &results[1], 1e-4);
-            // Gradient check of d_qkv by central differences on the naive f64 forward.
-            let loss = |x: &[f32]| -> f64 {
-                let (_, o) = naive_attention(x, m, t, tp, t_cap, c, nh);
-                o.iter().zip(&d_out).map(|(a, b)| a * *b as f64).sum()
-            };
-            let mut pick = Rng::new(t as u64);
-            for _ in 0..6 {
-                let i = pick.below(t * 3 * c);
-                let h = 1e-3f32;
-                let mut xp = qkv.clone();
-                xp[i] += h;
-                let mut xm = qkv.clone();
-                xm[i] -= h;
-                let num = (loss(&xp) - loss(&xm)) / (2.0 * h as f64);
-                let ana = results[0][i] as f64;
-                assert!(
-                    (num - ana).abs() < 2e-3 * (1.0 + num.abs()),
-                    "d_qkv[{i}] {ana} vs numeric {num}"
-                );
-            }
+            check_d_qkv_by_differences(&qkv, m, dims, &d_out, &results[0]);
         }
     }
 }
