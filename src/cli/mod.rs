@@ -173,15 +173,22 @@ struct CountArgs {
     shape: ModelShape,
 }
 
+/// A batch given on the command line (`grads`, `step`).
 #[derive(Args)]
-struct GradsArgs {
-    #[command(flatten)]
-    w: WeightsArgs,
+struct BatchArgs {
     /// Ids, rows separated by ';' (e.g. "1,2,3;4,5,6").
     #[arg(long)]
     ids: String,
     #[arg(long)]
     targets: String,
+}
+
+#[derive(Args)]
+struct GradsArgs {
+    #[command(flatten)]
+    w: WeightsArgs,
+    #[command(flatten)]
+    batch: BatchArgs,
     #[arg(long)]
     out: PathBuf,
 }
@@ -190,11 +197,8 @@ struct GradsArgs {
 struct StepArgs {
     #[command(flatten)]
     w: WeightsArgs,
-    /// Ids, rows separated by ';' (e.g. "1,2,3;4,5,6").
-    #[arg(long)]
-    ids: String,
-    #[arg(long)]
-    targets: String,
+    #[command(flatten)]
+    batch: BatchArgs,
     #[arg(long, default_value_t = 1)]
     steps: usize,
     #[arg(long, default_value_t = 1e-3)]

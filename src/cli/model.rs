@@ -103,7 +103,7 @@ pub(super) fn cmd_forward(a: ForwardArgs) -> CliResult<()> {
 
 pub(super) fn cmd_grads(a: GradsArgs) -> CliResult<()> {
     let l = load_weights(&a.w)?;
-    let batch = parse_batch(&a.ids, &a.targets)?;
+    let batch = parse_batch(&a.batch.ids, &a.batch.targets)?;
     let mut trainer = Trainer::new(&l.model, 1);
     let loss = trainer
         .compute_grads(&l.model, &batch, None)
@@ -120,7 +120,7 @@ pub(super) fn cmd_grads(a: GradsArgs) -> CliResult<()> {
 
 pub(super) fn cmd_step(a: StepArgs) -> CliResult<()> {
     let mut l = load_weights(&a.w)?;
-    let batch = parse_batch(&a.ids, &a.targets)?;
+    let batch = parse_batch(&a.batch.ids, &a.batch.targets)?;
     let mut trainer = Trainer::new(&l.model, 1);
     for i in 0..a.steps {
         let info = trainer

@@ -17,9 +17,16 @@ pub(crate) struct AttnDims {
 }
 
 impl AttnDims {
-    fn check(&self) {
+    /// Checks the dimensions (and that a dropout mask and its scratch `pd` are large enough);
+    /// returns the head size, the softmax scale hs^-0.5 and the floats of one head's
+    /// `[t_cap, tp]` matrix.
+    fn check(&self, mask: Option<&[f32]>, pd: &[f32]) -> (usize, f32, usize) {
         assert!(self.t >= 1 && self.t <= self.t_cap && self.tp >= self.t_cap.div_ceil(8) * 8);
         assert!(self.n_head >= 1 && self.c % self.n_head == 0);
+        let (hs, mat) = (self.hs(), self.t_cap * self.tp);
+        let mask_fits = mask.is_none_or(|m| m.len() >= self.n_head * mat && pd.len() >= mat);
+        assert!(mask_fits);
+        (hs, (hs as f32).powf(-0.5), mat)
     }
     fn hs(&self) -> usize {
         self.c / self.n_head
@@ -62,20 +69,9 @@ pub(crate) fn attention_forward<S: GemmSimd>(
     pd: &mut [f32],
     kt: &mut [f32],
 ) {
-    dims.check();
-    let AttnDims {
-        t,
-        t_cap,
-        tp,
-        c,
-        n_head,
-    } = dims;
-    let hs = dims.hs();
-    let l = S::L;
-    let scale = (hs as f32).powf(-0.5);
-    let mat = t_cap * tp;
+    let (hs, scale, mat) = dims.check(mask, pd);
+    let (t, tp, c, n_head) = (dims.t, dims.tp, dims.c, dims.n_head);
     assert!(probs.len() >= n_head * mat && sc.len() >= mat && kt.len() >= hs * tp);
-    assert!(mask.is_none_or(|m| m.len() >= n_head * mat) && (mask.is_none() || pd.len() >= mat));
     assert!(qkv.len() >= t * 3 * c && out.len() >= t * c);
     for h in 0..n_head {
         transpose_head(kt, &qkv[c + h * hs..], 3 * c, hs, t, tp);
@@ -111,17 +107,7 @@ pub(crate) fn attention_forward<S: GemmSimd>(
         }
         let a: &[f32] = match mask {
             Some(m) => {
-                let mh = &m[h * mat..(h + 1) * mat];
-                for q in 0..t {
-                    let row = q * tp;
-                    let end = (q + 1).div_ceil(l) * l;
-                    mul_into(
-                        s,
-                        &mut pd[row..row + end],
-                        &ph[row..row + end],
-                        &mh[row..row + end],
-                    );
-                }
+                drop_out(s, pd, ph, &m[h * mat..(h + 1) * mat], t, tp);
                 pd
             }
             None => ph,
@@ -144,6 +130,21 @@ pub(crate) fn attention_forward<S: GemmSimd>(
     }
 }
 
+/// Dropped-out probabilities `pd = p · mask` over the causal part of the first `t` rows (each
+/// row up to a whole vector past the diagonal; the rest of `pd` is left as it is, 0).
+#[inline(always)]
+fn drop_out<S: Simd>(s: S, pd: &mut [f32], p: &[f32], mask: &[f32], t: usize, tp: usize) {
+    for q in 0..t {
+        let (row, end) = (q * tp, (q + 1).div_ceil(S::L) * S::L);
+        mul_into(
+            s,
+            &mut pd[row..row + end],
+            &p[row..row + end],
+            &mask[row..row + end],
+        );
+    }
+}
+
 /// Backward of [`attention_forward`]: d_out `[T, C]` → d_qkv `[T, 3C]` (overwritten).
 /// Scratch: `sc`, `ds`, `pd` `[t_cap · tp]` (the upper triangles of `ds` and `pd` must be 0;
 /// this function keeps them so), `kt`, `vt` `[hs · tp]`.
@@ -162,20 +163,9 @@ pub(crate) fn attention_backward<S: GemmSimd>(
     pd: &mut [f32],
     vt: &mut [f32],
 ) {
-    dims.check();
-    let AttnDims {
-        t,
-        t_cap,
-        tp,
-        c,
-        n_head,
-    } = dims;
-    let hs = dims.hs();
-    let l = S::L;
-    let scale = (hs as f32).powf(-0.5);
-    let mat = t_cap * tp;
+    let (hs, scale, mat) = dims.check(mask, pd);
+    let (t, tp, c, n_head, l) = (dims.t, dims.tp, dims.c, dims.n_head, S::L);
     assert!(probs.len() >= n_head * mat && sc.len() >= mat && ds.len() >= mat);
-    assert!(mask.is_none_or(|m| m.len() >= n_head * mat) && (mask.is_none() || pd.len() >= mat));
     assert!(vt.len() >= hs * tp);
     assert!(qkv.len() >= t * 3 * c && d_qkv.len() >= t * 3 * c && d_out.len() >= t * c);
     for h in 0..n_head {
@@ -201,15 +191,9 @@ pub(crate) fn attention_backward<S: GemmSimd>(
         let p_used: &[f32] = match mask {
             Some(m) => {
                 let mh = &m[h * mat..(h + 1) * mat];
+                drop_out(s, pd, ph, mh, t, tp);
                 for q in 0..t {
-                    let row = q * tp;
-                    let end = (q + 1).div_ceil(l) * l;
-                    mul_into(
-                        s,
-                        &mut pd[row..row + end],
-                        &ph[row..row + end],
-                        &mh[row..row + end],
-                    );
+                    let (row, end) = (q * tp, (q + 1).div_ceil(l) * l);
                     mul_assign(s, &mut sc[row..row + end], &mh[row..row + end]);
                 }
                 pd

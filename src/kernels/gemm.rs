@@ -191,42 +191,34 @@ unsafe fn gemm_rows<S: Simd, const R: usize>(
     let c = unsafe { p.c.add(i0 * c_rs) };
     let a = unsafe { p.a.add(i0 * a_rs) };
     let mut j = 0;
-    while j + 2 * l <= n_eff {
-        unsafe {
-            tile::<S, R, 2>(
-                s,
-                c.add(j),
-                c_rs,
-                a,
-                a_rs,
-                a_cs,
-                p.b.add(j),
-                b_rs,
-                p0,
-                p1,
-                accumulate,
-                bias_at(p.bias, j),
-            )
+    // The tile of NV vectors at column j.
+    macro_rules! tile_at {
+        ($nv:literal) => {
+            unsafe {
+                let (b, bias) = (p.b.add(j), bias_at(p.bias, j));
+                tile::<S, R, $nv>(
+                    s,
+                    c.add(j),
+                    c_rs,
+                    a,
+                    a_rs,
+                    a_cs,
+                    b,
+                    b_rs,
+                    p0,
+                    p1,
+                    accumulate,
+                    bias,
+                )
+            }
         };
+    }
+    while j + 2 * l <= n_eff {
+        tile_at!(2);
         j += 2 * l;
     }
     if j + l <= n_eff {
-        unsafe {
-            tile::<S, R, 1>(
-                s,
-                c.add(j),
-                c_rs,
-                a,
-                a_rs,
-                a_cs,
-                p.b.add(j),
-                b_rs,
-                p0,
-                p1,
-                accumulate,
-                bias_at(p.bias, j),
-            )
-        };
+        tile_at!(1);
         j += l;
     }
     while j < n_eff {

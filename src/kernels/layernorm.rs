@@ -2,7 +2,10 @@
 
 use super::simd::Simd;
 
-/// LayerNorm over rows of `c` (see `kernels::layernorm_forward`), vectorised along the row.
+/// PyTorch's LayerNorm epsilon.
+pub const LN_EPS: f32 = 1e-5;
+
+/// LayerNorm over rows of `c` (see `kernels::layernorm_forward`; 1/√(var + eps), biased var), vectorised along the row.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn layernorm_forward<S: Simd>(
@@ -15,7 +18,6 @@ pub(crate) fn layernorm_forward<S: Simd>(
     bias: &[f32],
     n_rows: usize,
     c: usize,
-    eps: f32,
 ) {
     assert!(out.len() >= n_rows * c && inp.len() >= n_rows * c);
     assert!(mean.len() >= n_rows && rstd.len() >= n_rows);
@@ -51,7 +53,7 @@ pub(crate) fn layernorm_forward<S: Simd>(
         for &v in &x[full..] {
             var += (v - m) * (v - m);
         }
-        let r = 1.0 / (var / c as f32 + eps).sqrt();
+        let r = 1.0 / (var / c as f32 + LN_EPS).sqrt();
         let rv = s.splat(r);
         let mut i = 0;
         while i < full {

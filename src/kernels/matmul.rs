@@ -4,6 +4,7 @@
 use super::gemm::{Gemm, GemmSimd, Tri, ZEROS8};
 use super::simd::Simd;
 use super::vector::{add_assign, dot};
+use super::{Dinp, MatShape};
 
 /// out `[n_rows, n_out]` = inp `[n_rows, n_in]` · w`[n_out, n_in]`ᵀ + bias, in dot form:
 /// for each input row, 8 outputs accumulate along `n_in` in 8 vector registers (one load of the
@@ -17,10 +18,9 @@ pub(crate) fn matmul_forward<S: GemmSimd>(
     inp: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
-    n_rows: usize,
-    n_in: usize,
-    n_out: usize,
+    shape: MatShape,
 ) {
+    let (n_rows, n_in, n_out) = (shape.n_rows, shape.n_in, shape.n_out);
     assert!(inp.len() >= n_rows * n_in && w.len() >= n_out * n_in);
     assert!(out.len() >= n_rows * n_out && bias.is_none_or(|b| b.len() >= n_out));
     let l = S::L;
@@ -103,10 +103,9 @@ pub(crate) fn matmul_forward_t<S: GemmSimd>(
     w: &[f32],
     bias: Option<&[f32]>,
     wt: &mut [f32],
-    n_rows: usize,
-    n_in: usize,
-    n_out: usize,
+    shape: MatShape,
 ) {
+    let (n_rows, n_in, n_out) = (shape.n_rows, shape.n_in, shape.n_out);
     assert!(w.len() >= n_out * n_in && wt.len() >= n_out * n_in);
     transpose(s, wt, w, n_out, n_in);
     s.gemm(Gemm {
@@ -155,23 +154,25 @@ pub(crate) fn row_times_matrix<S: GemmSimd>(
     });
 }
 
-/// Backward of [`matmul_forward`]: dinp `[n_rows, n_in]` (+)= dout · w (added when
-/// `dinp_accumulate`, else overwritten), dw `[n_out, n_in]` += doutᵀ · inp, dbias += Σ_n dout.
+/// Backward of [`matmul_forward`]: dinp `[n_rows, n_in]` (+)= dout · w (see [`Dinp`]), dw `[n_out, n_in]` += doutᵀ · inp, dbias += Σ_n dout.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul_backward<S: GemmSimd>(
     s: S,
-    dinp: Option<&mut [f32]>,
-    dinp_accumulate: bool,
+    dinp: Dinp,
     dw: &mut [f32],
     dbias: Option<&mut [f32]>,
     dout: &[f32],
     inp: &[f32],
     w: &[f32],
-    n_rows: usize,
-    n_in: usize,
-    n_out: usize,
+    shape: MatShape,
 ) {
+    let (n_rows, n_in, n_out) = (shape.n_rows, shape.n_in, shape.n_out);
+    let (dinp, dinp_accumulate) = match dinp {
+        Dinp::Add(d) => (Some(d), true),
+        Dinp::Set(d) => (Some(d), false),
+        Dinp::Skip => (None, true),
+    };
     if let Some(dinp) = dinp {
         s.gemm(Gemm {
             c: dinp,

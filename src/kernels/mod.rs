@@ -28,6 +28,7 @@ mod softmax;
 mod vector;
 
 pub(crate) use attention::AttnDims;
+pub use layernorm::LN_EPS;
 
 /// Defines, for each listed kernel, a safe function that runs its body with the best instruction
 /// set available, and (for tests) the same function on the portable implementation in
@@ -104,44 +105,19 @@ dispatch! {
     pub fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) => vector::axpy;
 
     /// The dot-form product behind [`matmul_forward`] (no transpose; used for few rows, e.g. the
-    /// KV-cache decode). Public for the tests.
-    #[doc(hidden)]
-    pub fn matmul_forward_dot_form(
-        out: &mut [f32],
-        inp: &[f32],
-        w: &[f32],
-        bias: Option<&[f32]>,
-        n_rows: usize,
-        n_in: usize,
-        n_out: usize,
-    ) => matmul::matmul_forward;
+    /// KV-cache decode).
+    fn matmul_forward_dot_form(out: &mut [f32], inp: &[f32], w: &[f32], bias: Option<&[f32]>,
+        shape: MatShape) => matmul::matmul_forward;
 
     /// The broadcast-form product behind [`matmul_forward`] (`wt`: scratch for the transposed
     /// weight).
-    fn matmul_forward_t(
-        out: &mut [f32],
-        inp: &[f32],
-        w: &[f32],
-        bias: Option<&[f32]>,
-        wt: &mut [f32],
-        n_rows: usize,
-        n_in: usize,
-        n_out: usize,
-    ) => matmul::matmul_forward_t;
+    fn matmul_forward_t(out: &mut [f32], inp: &[f32], w: &[f32], bias: Option<&[f32]>,
+        wt: &mut [f32], shape: MatShape) => matmul::matmul_forward_t;
 
-    /// [`matmul_backward`] (`dinp_accumulate`) or [`matmul_backward_set_dinp`].
-    fn matmul_backward_impl(
-        dinp: Option<&mut [f32]>,
-        dinp_accumulate: bool,
-        dw: &mut [f32],
-        dbias: Option<&mut [f32]>,
-        dout: &[f32],
-        inp: &[f32],
-        w: &[f32],
-        n_rows: usize,
-        n_in: usize,
-        n_out: usize,
-    ) => matmul::matmul_backward;
+    /// Backward of [`matmul_forward`]: dinp `[n_rows, n_in]` gets dout · w (see [`Dinp`]);
+    /// dw `[n_out, n_in]` += doutᵀ · inp, dbias `[n_out]` += column sums of dout `[n_rows, n_out]`.
+    pub fn matmul_backward(dinp: Dinp, dw: &mut [f32], dbias: Option<&mut [f32]>, dout: &[f32],
+        inp: &[f32], w: &[f32], shape: MatShape) => matmul::matmul_backward;
 
     /// `y = softmax(x · scale)` over `x.len()` (y at least as long); returns `(max, sum)` with
     /// `max` the largest scaled input and `sum` = Σ e^(x·scale − max), so log-sum-exp is
@@ -152,60 +128,55 @@ dispatch! {
     pub fn softmax_inplace(row: &mut [f32]) => softmax::softmax_inplace;
 
     /// Causal self-attention of all heads of one layer (see `attention::attention_forward`).
-    pub(crate) fn attention_forward(
-        dims: AttnDims,
-        out: &mut [f32],
-        probs: &mut [f32],
-        mask: Option<&[f32]>,
-        qkv: &[f32],
-        sc: &mut [f32],
-        pd: &mut [f32],
-        kt: &mut [f32],
+    pub(crate) fn attention_forward(dims: AttnDims, out: &mut [f32], probs: &mut [f32],
+        mask: Option<&[f32]>, qkv: &[f32], sc: &mut [f32], pd: &mut [f32], kt: &mut [f32],
     ) => attention::attention_forward;
 
     /// Backward of [`attention_forward`] (see `attention::attention_backward`).
-    pub(crate) fn attention_backward(
-        dims: AttnDims,
-        d_qkv: &mut [f32],
-        d_out: &[f32],
-        qkv: &[f32],
-        probs: &[f32],
-        mask: Option<&[f32]>,
-        sc: &mut [f32],
-        ds: &mut [f32],
-        pd: &mut [f32],
-        vt: &mut [f32],
-    ) => attention::attention_backward;
+    pub(crate) fn attention_backward(dims: AttnDims, d_qkv: &mut [f32], d_out: &[f32], qkv: &[f32],
+        probs: &[f32], mask: Option<&[f32]>, sc: &mut [f32], ds: &mut [f32], pd: &mut [f32],
+        vt: &mut [f32]) => attention::attention_backward;
 
     /// One row times a row-major matrix: `out[j] = Σ_d a[d] · b[d·b_rs + j]` for `j < out.len()`.
     fn row_times_matrix(out: &mut [f32], a: &[f32], b: &[f32], b_rs: usize) => matmul::row_times_matrix;
 
-    /// LayerNorm with an explicit epsilon (see [`layernorm_forward`]).
-    fn layernorm_forward_impl(
-        out: &mut [f32],
-        mean: &mut [f32],
-        rstd: &mut [f32],
-        inp: &[f32],
-        weight: &[f32],
-        bias: &[f32],
-        n_rows: usize,
-        c: usize,
-        eps: f32,
-    ) => layernorm::layernorm_forward;
+    /// LayerNorm over the last dimension (eps [`LN_EPS`]), with the statistics kept for the
+    /// backward pass. inp `[n_rows, c]` → out `[n_rows, c]`, mean and rstd `[n_rows]`.
+    pub fn layernorm_forward(out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], inp: &[f32],
+        weight: &[f32], bias: &[f32], n_rows: usize, c: usize) => layernorm::layernorm_forward;
 
     /// Backward of [`layernorm_forward`], accumulating into dinp `[n_rows, c]`, dweight and dbias `[c]`.
-    pub fn layernorm_backward(
-        dinp: &mut [f32],
-        dweight: &mut [f32],
-        dbias: &mut [f32],
-        dout: &[f32],
-        inp: &[f32],
-        weight: &[f32],
-        mean: &[f32],
-        rstd: &[f32],
-        n_rows: usize,
-        c: usize,
-    ) => layernorm::layernorm_backward;
+    pub fn layernorm_backward(dinp: &mut [f32], dweight: &mut [f32], dbias: &mut [f32],
+        dout: &[f32], inp: &[f32], weight: &[f32], mean: &[f32], rstd: &[f32], n_rows: usize,
+        c: usize) => layernorm::layernorm_backward;
+}
+
+/// The sizes of one Linear product: `n_rows` rows of `n_in` inputs, `n_out` outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatShape {
+    pub n_rows: usize,
+    pub n_in: usize,
+    pub n_out: usize,
+}
+
+impl MatShape {
+    pub fn new(n_rows: usize, n_in: usize, n_out: usize) -> MatShape {
+        MatShape {
+            n_rows,
+            n_in,
+            n_out,
+        }
+    }
+}
+
+/// What the matrix backward does with the input gradient.
+pub enum Dinp<'a> {
+    /// `dinp += dout · w`.
+    Add(&'a mut [f32]),
+    /// `dinp = dout · w` (saves the caller zeroing it).
+    Set(&'a mut [f32]),
+    /// Not wanted (the input is not trained, e.g. the first layer's ids).
+    Skip,
 }
 
 /// From this many rows on, [`matmul_forward`] transposes the weight and uses the broadcast-form
@@ -235,55 +206,19 @@ pub fn matmul_forward(
     n_in: usize,
     n_out: usize,
 ) {
+    let shape = MatShape::new(n_rows, n_in, n_out);
     if n_rows < TRANSPOSE_MIN_ROWS {
-        return matmul_forward_dot_form(out, inp, w, bias, n_rows, n_in, n_out);
+        return matmul_forward_dot_form(out, inp, w, bias, shape);
     }
     WT_SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut wt) => {
             if wt.len() < n_in * n_out {
                 wt.resize(n_in * n_out, 0.0);
             }
-            matmul_forward_t(out, inp, w, bias, &mut wt, n_rows, n_in, n_out)
+            matmul_forward_t(out, inp, w, bias, &mut wt, shape)
         }
-        Err(_) => matmul_forward_dot_form(out, inp, w, bias, n_rows, n_in, n_out),
+        Err(_) => matmul_forward_dot_form(out, inp, w, bias, shape),
     })
-}
-
-/// Backward of [`matmul_forward`], accumulating: dinp `[n_rows, n_in]` += dout · w,
-/// dw `[n_out, n_in]` += doutᵀ · inp, dbias `[n_out]` += column sums of dout `[n_rows, n_out]`.
-#[inline]
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_backward(
-    dinp: Option<&mut [f32]>,
-    dw: &mut [f32],
-    dbias: Option<&mut [f32]>,
-    dout: &[f32],
-    inp: &[f32],
-    w: &[f32],
-    n_rows: usize,
-    n_in: usize,
-    n_out: usize,
-) {
-    matmul_backward_impl(dinp, true, dw, dbias, dout, inp, w, n_rows, n_in, n_out)
-}
-
-/// As [`matmul_backward`], but dinp is overwritten (= dout · w) instead of added to, which saves
-/// the caller zeroing it. dw and dbias still accumulate.
-#[inline]
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_backward_set_dinp(
-    dinp: &mut [f32],
-    dw: &mut [f32],
-    dbias: Option<&mut [f32]>,
-    dout: &[f32],
-    inp: &[f32],
-    w: &[f32],
-    n_rows: usize,
-    n_in: usize,
-    n_out: usize,
-) {
-    let dinp = Some(dinp);
-    matmul_backward_impl(dinp, false, dw, dbias, dout, inp, w, n_rows, n_in, n_out)
 }
 
 /// KV-cache scores: `out[j] = Σ_d q[d] · kt[d·tp + j]` for `j < out.len()` (keys stored
@@ -295,25 +230,6 @@ pub(crate) fn gemm_row(out: &mut [f32], q: &[f32], kt: &[f32], tp: usize) {
 /// Attention-weighted value rows: `out[d] = Σ_k p[k] · v[k·stride + d]` for `d < out.len()`.
 pub(crate) fn weighted_rows(out: &mut [f32], p: &[f32], v: &[f32], stride: usize) {
     row_times_matrix(out, p, v, stride)
-}
-
-/// PyTorch's LayerNorm epsilon.
-pub const LN_EPS: f32 = 1e-5;
-
-/// LayerNorm over the last dimension, with the statistics kept for the backward pass.
-/// inp `[n_rows, c]` → out `[n_rows, c]`, mean `[n_rows]`, rstd `[n_rows]` (1/√(var + eps), biased var).
-#[allow(clippy::too_many_arguments)]
-pub fn layernorm_forward(
-    out: &mut [f32],
-    mean: &mut [f32],
-    rstd: &mut [f32],
-    inp: &[f32],
-    weight: &[f32],
-    bias: &[f32],
-    n_rows: usize,
-    c: usize,
-) {
-    layernorm_forward_impl(out, mean, rstd, inp, weight, bias, n_rows, c, LN_EPS)
 }
 
 /// ReLU: out = max(inp, 0). inp, out `[n]`.

@@ -30,16 +30,15 @@ fn matmul_hand_computed() {
     assert_eq!(out, [-1.5, 3.0, -1.5, 12.0]);
     let dout = [1.0, 0.0, 0.0, 2.0];
     let (mut dinp, mut dw, mut db) = ([0.0; 6], [0.0; 6], [0.0; 2]);
+    let d = Dinp::Add(&mut dinp);
     matmul_backward(
-        Some(&mut dinp),
+        d,
         &mut dw,
         Some(&mut db),
         &dout,
         &inp,
         &w,
-        2,
-        3,
-        2,
+        MatShape::new(2, 3, 2),
     );
     assert_eq!(dinp, [1.0, 0.0, -1.0, 4.0, 2.0, 0.0]);
     assert_eq!(dw, [1.0, 2.0, 3.0, 8.0, 10.0, 12.0]);
@@ -67,36 +66,24 @@ fn dispatched_matches_naive_on_odd_shapes() {
         let mut fast = vec![0.0; n * o];
         let mut port = vec![0.0; n * o];
         matmul_forward(&mut fast, &inp, &w, Some(&b), n, i, o);
-        portable::matmul_forward_dot_form(&mut port, &inp, &w, Some(&b), n, i, o);
+        portable::matmul_forward_dot_form(&mut port, &inp, &w, Some(&b), MatShape::new(n, i, o));
         close(&fast, &naive, 1e-5);
         close(&port, &naive, 1e-5);
 
         let dout = random(&mut rng, n * o);
         let (mut di1, mut dw1, mut db1) = (vec![0.0; n * i], vec![0.0; o * i], vec![0.0; o]);
         let (mut di2, mut dw2, mut db2) = (di1.clone(), dw1.clone(), db1.clone());
+        let d = Dinp::Add(&mut di1);
         matmul_backward(
-            Some(&mut di1),
+            d,
             &mut dw1,
             Some(&mut db1),
             &dout,
             &inp,
             &w,
-            n,
-            i,
-            o,
+            MatShape::new(n, i, o),
         );
-        portable::matmul_backward_impl(
-            Some(&mut di2),
-            true,
-            &mut dw2,
-            Some(&mut db2),
-            &dout,
-            &inp,
-            &w,
-            n,
-            i,
-            o,
-        );
+        portable_backward(&mut di2, &mut dw2, &mut db2, &dout, &inp, &w, (n, i, o));
         close(&di1, &di2, 1e-5);
         close(&dw1, &dw2, 1e-5);
         close(&db1, &db2, 1e-6);
@@ -176,29 +163,19 @@ fn every_matmul_path_matches_naive_and_portable() {
             matmul_forward(&mut got, &inp, &w, bias, n, i, o);
             close_mag("forward", &got, &want, &mag);
             let mut dotf = vec![f32::NAN; n * o];
-            matmul_forward_dot_form(&mut dotf, &inp, &w, bias, n, i, o);
+            matmul_forward_dot_form(&mut dotf, &inp, &w, bias, MatShape::new(n, i, o));
             close_mag("dot form", &dotf, &want, &mag);
             let mut port = vec![f32::NAN; n * o];
-            portable::matmul_forward_dot_form(&mut port, &inp, &w, bias, n, i, o);
+            portable::matmul_forward_dot_form(&mut port, &inp, &w, bias, MatShape::new(n, i, o));
             close_mag("portable", &port, &want, &mag);
         }
         // dinp overwritten vs accumulated onto zeros, and against the portable path.
         let dout = random(&mut rng, n * o);
         let (mut di1, mut dw1, mut db1) = (vec![f32::NAN; n * i], vec![0.5; o * i], vec![0.5; o]);
         let (mut di2, mut dw2, mut db2) = (vec![0.0; n * i], dw1.clone(), db1.clone());
-        matmul_backward_set_dinp(&mut di1, &mut dw1, Some(&mut db1), &dout, &inp, &w, n, i, o);
-        portable::matmul_backward_impl(
-            Some(&mut di2),
-            true,
-            &mut dw2,
-            Some(&mut db2),
-            &dout,
-            &inp,
-            &w,
-            n,
-            i,
-            o,
-        );
+        let (d, shape) = (Dinp::Set(&mut di1), MatShape::new(n, i, o));
+        matmul_backward(d, &mut dw1, Some(&mut db1), &dout, &inp, &w, shape);
+        portable_backward(&mut di2, &mut dw2, &mut db2, &dout, &inp, &w, (n, i, o));
         // Σ|terms| of dinp = dout · w and dw = doutᵀ · inp (+ the 0.5 it started from).
         let (_, mag_di) = naive_matmul(
             &dout,
@@ -562,6 +539,28 @@ fn softmax_and_relu_hand_computed() {
     let mut out = [0.0; 3];
     relu_forward(&mut out, &[-1.0, 0.0, 2.5]);
     assert_eq!(out, [0.0, 0.0, 2.5]);
+}
+
+/// The portable matrix backward, accumulating into all three gradients; `nio` = (rows, in, out).
+fn portable_backward(
+    di: &mut [f32],
+    dw: &mut [f32],
+    db: &mut [f32],
+    dout: &[f32],
+    inp: &[f32],
+    w: &[f32],
+    nio: (usize, usize, usize),
+) {
+    let (n, i, o) = nio;
+    portable::matmul_backward(
+        Dinp::Add(di),
+        dw,
+        Some(db),
+        dout,
+        inp,
+        w,
+        MatShape::new(n, i, o),
+    )
 }
 
 /// Lanes of the vector type the dispatched kernels use (tests: how far outputs are padded).

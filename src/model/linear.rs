@@ -43,15 +43,7 @@ pub(crate) fn backward(
         }
         None => (&mut grads[lin.weight_range()], None),
     };
-    kernels::matmul_backward_set_dinp(
-        d_inp,
-        gw,
-        gb,
-        d_out,
-        inp,
-        lin.weight(p),
-        t,
-        lin.n_in,
-        lin.n_out,
-    );
+    let (d_inp, w) = (kernels::Dinp::Set(d_inp), lin.weight(p));
+    let shape = kernels::MatShape::new(t, lin.n_in, lin.n_out);
+    kernels::matmul_backward(d_inp, gw, gb, d_out, inp, w, shape);
 }
