@@ -32,6 +32,7 @@ pub(super) fn open_log(run: &Run) -> CliResult<File> {
     Ok(log)
 }
 
+/// Keeps the header and the complete rows with `step <= last_step` of a training log.
 fn trim_log(path: &Path, last_step: u64) -> CliResult<()> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -53,8 +54,6 @@ fn trim_log(path: &Path, last_step: u64) -> CliResult<()> {
     }
     Ok(())
 }
-
-/// Writes the resumable state (weights + AdamW moments + step + settings) and the plain model.
 
 /// The line printed before the first step.
 pub(super) fn announce(run: &Run, data_len: usize) {

@@ -155,8 +155,6 @@ fn default_max_update_ratio() -> f32 {
 /// step as an `i32` power, so a larger count would wrap.
 const MAX_RESUME_STEP: u64 = i32::MAX as u64;
 
-/// A step counter from a training state's metadata: present, a whole number, not absurd.
-
 /// Trains: starts or resumes the run, checks the settings, then runs the loop. `steps_given`:
 /// whether --steps was on the command line (a resumed run otherwise keeps its saved total).
 pub(super) fn cmd_train(a: TrainArgs, steps_given: bool) -> CliResult<()> {

@@ -127,6 +127,7 @@ fn load_moments(
     Ok(())
 }
 
+/// A step counter from a training state's metadata: present, a whole number, not absurd.
 fn resume_counter(metadata: &HashMap<String, String>, key: &str, path: &Path) -> CliResult<u64> {
     let raw = metadata.get(key).ok_or_else(|| {
         format!(
@@ -147,8 +148,7 @@ fn resume_counter(metadata: &HashMap<String, String>, key: &str, path: &Path) ->
     }
 }
 
-/// Keeps the header and the complete rows with `step <= last_step` of a training log.
-
+/// Writes the resumable state (weights + AdamW moments + step + settings) and the plain model.
 pub(super) fn save_run(
     dir: &Path,
     model: &Model,
@@ -193,8 +193,6 @@ pub(super) fn save_run(
     )?;
     write_file(&dir.join(STATE_FILE), &state)
 }
-
-/// Mean loss over `iters` fixed batches (eval mode), gpt.py's `estimate_loss`.
 
 impl Run {
     /// Saves the run at its current step.

@@ -110,6 +110,7 @@ fn finish_message(run: &Run, run_start: Instant) {
     }
 }
 
+/// Mean loss over `iters` fixed batches (eval mode), gpt.py's `estimate_loss`.
 fn estimate_loss(model: &Model, trainer: &mut Trainer, data: &[u32], a: &TrainArgs) -> Option<f32> {
     let t = model.config.block_size;
     let mut total = 0.0f64;
