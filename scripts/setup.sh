@@ -163,5 +163,8 @@ else
     info "wasm-opt (npm binaryen): $(node_modules/.bin/wasm-opt --version 2>/dev/null || echo missing)"
 fi
 
+# Tests only (tests/ddp, scripts/train_ddp.py): PyTorch in a venv outside the repository; the demo does not need it.
+bash "$ROOT/scripts/setup-torch.sh"
+
 step "Setup complete"
 info "wasm-pack $(version_of wasm-pack), wasm-bindgen $(version_of wasm-bindgen), geckodriver $(version_of geckodriver)"

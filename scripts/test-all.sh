@@ -10,7 +10,8 @@
 #   5. scripts/build-wasm.sh                                            (www/pkg)
 #   6. kgpt bench --quick, the wasm bench under Node --quick, a fuzz smoke run (benchmarks only
 #      have to run here; their timings are not asserted)
-#   7. node --test tests/e2e/                                           (if tests/e2e/ exists)
+#   7. tests/ddp (scripts/train_ddp.py under torchrun, against kgpt; PyTorch from scripts/setup-torch.sh)
+#   8. node --test tests/e2e/                                           (if tests/e2e/ exists)
 #
 # Tools come from scripts/setup.sh (~/.cargo/bin, node_modules/.bin).
 set -euo pipefail
@@ -83,6 +84,7 @@ run "wasm-pack test --headless --firefox --release" \
 run "scripts/build-wasm.sh" bash scripts/build-wasm.sh
 run "wasm bench under Node --quick (smoke)" node scripts/bench-wasm.mjs --pkg www/pkg --quick --json-out target/bench-wasm-smoke.json
 run "fuzz smoke (each target a few seconds)" bash scripts/fuzz-smoke.sh
+run "PyTorch DDP trainer (tests/ddp: torchrun, gloo)" "${TORCH_VENV:-/opt/torch-venv}/bin/python" -m unittest discover -s tests/ddp -v
 if [ -d tests/e2e ]; then
     run "node --test tests/e2e/" node --test tests/e2e/
 else
