@@ -5,9 +5,9 @@
 //
 //   node scripts/bench-wasm.mjs [--pkg DIR] [--quick] [--vocab-size N] [--json-out FILE]
 //
-// --pkg: a wasm-pack output directory, either `--target nodejs` (default: target/pkg-node, built by
+// --pkg: a wasm-bindgen output directory, either `--target nodejs` (default: target/pkg-node, built by
 // scripts/bench-compare.sh with
-//   wasm-pack build --release --target nodejs --out-dir target/pkg-node --mode no-install)
+//   bash scripts/build-wasm.sh --target nodejs --out-dir target/pkg-node)
 // or `--target web` (e.g. www/pkg, built by scripts/build-wasm.sh).
 // The wasm is single-threaded, so there is one run (threads = 1).
 
@@ -48,13 +48,13 @@ for (let i = 0; i < argv.length; i++) {
 
 if (!existsSync(opts.pkg)) {
   usage(
-    `no wasm package at ${opts.pkg}; build it with\n  wasm-pack build --release --target nodejs ` +
-      `--out-dir target/pkg-node --mode no-install\n(or pass --pkg www/pkg after scripts/build-wasm.sh)`,
+    `no wasm package at ${opts.pkg}; build it with\n  bash scripts/build-wasm.sh --target nodejs ` +
+      `--out-dir target/pkg-node\n(or pass --pkg www/pkg after scripts/build-wasm.sh)`,
   );
 }
 const wasmFile = readdirSync(opts.pkg).find((f) => f.endsWith("_bg.wasm"));
 const jsFile = readdirSync(opts.pkg).find((f) => f.endsWith(".js") && !f.endsWith("_bg.js"));
-if (!wasmFile || !jsFile) usage(`${opts.pkg} does not look like a wasm-pack package`);
+if (!wasmFile || !jsFile) usage(`${opts.pkg} does not look like a wasm-bindgen package (kgpt.js + kgpt_bg.wasm)`);
 
 // Load: `--target web` packages are ES modules with a default init(); `--target nodejs` ones are
 // CommonJS that instantiate on require.

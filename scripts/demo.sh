@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# One-shot demo: install tools, build the wasm package, serve www/ at http://127.0.0.1:PORT/.
+# One-shot demo: install what the page needs, build the wasm package, serve www/ at
+# http://127.0.0.1:PORT/.
 #
 #   bash scripts/demo.sh [--port 8080]
+#
+# Installs only the demo's tools (scripts/setup-demo.sh: wasm32 target, wasm-bindgen-cli, npm
+# binaryen and the font); the browsers and test tools come with scripts/setup.sh (.ci/run).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,11 +20,12 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-echo "==> [1/3] setup"
-bash scripts/setup.sh
+t0=$(date +%s)
+echo "==> [1/3] setup (demo only)"
+bash scripts/setup-demo.sh
 echo "==> [2/3] build wasm"
 bash scripts/build-wasm.sh
-echo "==> [3/3] serve"
+echo "==> [3/3] serve (ready after $(( $(date +%s) - t0 )) s)"
 echo
 echo "    Micro-KannadaGPT demo: http://127.0.0.1:${PORT}/   (Ctrl-C to stop)"
 echo

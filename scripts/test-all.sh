@@ -11,9 +11,11 @@
 #   6. kgpt bench --quick, the wasm bench under Node --quick, a fuzz smoke run (benchmarks only
 #      have to run here; their timings are not asserted)
 #   7. tests/ddp (scripts/train_ddp.py under torchrun, against kgpt; PyTorch from scripts/setup-torch.sh)
-#   8. node --test tests/e2e/                                           (if tests/e2e/ exists)
+#   8. node --test tests/e2e/                                           (if tests/e2e/ exists;
+#      Chromium via playwright-core, incl. the axe-core audit and the _site test from
+#      scripts/build-site.sh, and the Firefox ESR smoke test via geckodriver + selenium-webdriver)
 #
-# Tools come from scripts/setup.sh (~/.cargo/bin, node_modules/.bin).
+# Tools come from scripts/setup.sh (~/.cargo/bin, node_modules/.bin); .ci/run runs it first.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

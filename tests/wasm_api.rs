@@ -1,20 +1,20 @@
-//! The WebAssembly API the page's Web Worker uses (`src/wasm.rs`), tested in a real browser:
+//! The WebAssembly API the page uses (`src/wasm/`), tested in a real browser:
 //!
 //!     wasm-pack test --headless --firefox --release --mode no-install -- --test wasm_api
 //!
 //! Shapes, probability rows, the causal mask, agreement with PyTorch (the `product_gpt` and
-//! `gptpy_state_dict` fixtures) and with the Rust core, cropping to block_size, training,
-//! sampling determinism, the text helpers, and errors: every bad input must come back as a JS
-//! `Error` with a message, never a trap.
+//! `gptpy_state_dict` fixtures) and with the Rust core, cropping to block_size, the tokenizer,
+//! the product config, training, sampling determinism, the text helpers, and errors: every bad
+//! input must come back as a JS `Error` with a message, never a trap.
 #![cfg(target_arch = "wasm32")]
 
 use kgpt::checkpoint;
-use kgpt::wasm::{self, Model, Sampler};
+use kgpt::wasm::{self, KvCache, Model, Sampler};
 use safetensors::tensor::SafeTensors;
 
 mod common;
 use common::{f32s, ids};
-use wasm_bindgen::{JsCast, JsError, JsValue};
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -36,15 +36,19 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// The message of a `JsError` as JavaScript sees it (`err.message`).
-fn message(err: JsError) -> String {
+/// The JS `Error` a fallible call threw (`JsError` or `JsValue`).
+fn js_error(err: impl Into<JsValue>) -> js_sys::Error {
     let value: JsValue = err.into();
-    let error: js_sys::Error = value.dyn_into().expect("a JS Error object");
-    String::from(error.message())
+    value.dyn_into().expect("a JS Error object")
+}
+
+/// The message of an error as JavaScript sees it (`err.message`).
+fn message(err: impl Into<JsValue>) -> String {
+    String::from(js_error(err).message())
 }
 
 /// `Err(message)` of a fallible call (the Ok types are not `Debug`, so no `unwrap_err`).
-fn error_of<T>(r: Result<T, JsError>) -> String {
+fn error_of<T, E: Into<JsValue>>(r: Result<T, E>) -> String {
     match r {
         Ok(_) => panic!("expected an error"),
         Err(e) => message(e),
@@ -76,11 +80,9 @@ fn cfg(m: &Model) -> Cfg {
     }
 }
 
-/// Ids of `text` through the wasm `encode` (the same path the page uses).
+/// Ids of `text` through the wasm `tokenize` (the same path the page uses).
 fn encode_ids(m: &Model, text: &str) -> Vec<u32> {
-    let obj = m.encode(text);
-    let ids = js_sys::Reflect::get(&obj, &JsValue::from_str("ids")).unwrap();
-    ids.dyn_into::<js_sys::Uint32Array>().unwrap().to_vec()
+    m.tokenize(text, 0).ids().to_vec()
 }
 
 /// Checks shape, row sums, the causal mask; returns (t, attention).
@@ -90,10 +92,9 @@ fn check_attention(m: &mut Model, ids: &[u32]) -> (usize, Vec<f32>) {
         Ok(o) => o,
         Err(e) => panic!("forward: {}", message(e)),
     };
-    let t = out.t();
+    let t = out.tokens();
     assert_eq!(t, ids.len().min(c.block_size));
-    assert_eq!(out.cropped(), ids.len() - t);
-    assert_eq!(out.vocab_size(), c.vocab_size);
+    assert_eq!(out.cropped_tokens(), ids.len() - t);
     let logits = out.logits().to_vec();
     assert_eq!(logits.len(), t * c.vocab_size, "logits [T, V]");
     assert!(logits.iter().all(|x| x.is_finite()));
@@ -194,9 +195,20 @@ fn agrees_with_the_rust_core() {
 
 #[wasm_bindgen_test]
 fn gpt_py_state_dict_with_vocabulary_text() {
-    // Without a vocabulary the file is refused with a message.
-    let msg = error_of(Model::from_safetensors(GPTPY));
-    assert!(!msg.is_empty());
+    // Without a vocabulary the file is refused with the library's message, as an Error whose
+    // name the page keys its hint on (choose the vocabulary file).
+    let err = match Model::from_safetensors(GPTPY) {
+        Ok(_) => panic!("a state_dict without vocabulary was accepted"),
+        Err(e) => js_error(e),
+    };
+    assert_eq!(String::from(err.name()), wasm::MISSING_VOCABULARY);
+    assert!(String::from(err.message()).contains("vocab"));
+    // Other bad files are plain Errors.
+    let other = match Model::from_safetensors(b"not a safetensors file") {
+        Ok(_) => panic!("garbage accepted"),
+        Err(e) => js_error(e),
+    };
+    assert_eq!(String::from(other.name()), "Error");
     let mut m = match Model::from_state_dict(GPTPY, GPTPY_VOCAB) {
         Ok(m) => m,
         Err(e) => panic!("state dict: {}", message(e)),
@@ -237,16 +249,15 @@ fn next_probs_is_a_distribution_matching_the_last_row() {
 
 #[wasm_bindgen_test]
 fn sampling_is_reproducible_for_a_seed() {
-    let mut m = product();
+    let m = product();
     let prompt = encode_ids(&m, "ಕನ್ನಡ");
-    let mut run = |seed: u32| -> Vec<u32> {
+    let run = |seed: u32| -> Vec<u32> {
         let mut sampler = Sampler::new(seed);
-        let mut ctx = prompt.clone();
-        for _ in 0..40 {
-            let id = m.sample_next(&ctx, 0.9, 20, &mut sampler).ok().unwrap();
-            ctx.push(id);
-        }
-        ctx[prompt.len()..].to_vec()
+        let mut cache = KvCache::new(&m);
+        cache.sync(&m, &prompt).ok().unwrap();
+        (0..40)
+            .map(|_| cache.sample_append(&m, 0.9, 20, &mut sampler).ok().unwrap())
+            .collect()
     };
     let a = run(42);
     let b = run(42);
@@ -255,9 +266,6 @@ fn sampling_is_reproducible_for_a_seed() {
     assert_ne!(a, c, "another seed, another text");
     let v = cfg(&m).vocab_size as u32;
     assert!(a.iter().all(|&id| id < v));
-    // empty context is allowed for sampling (starts from id 0)
-    let mut s = Sampler::new(1);
-    assert!(m.sample_next(&[], 1.0, 0, &mut s).is_ok());
 }
 
 #[wasm_bindgen_test]
@@ -287,14 +295,15 @@ fn train_steps_lower_the_loss() {
     let a = m.forward(&x).ok().unwrap().logits().to_vec();
     let b = again.forward(&x).ok().unwrap().logits().to_vec();
     assert_eq!(a, b);
-    m.reset_optimizer();
-    assert_eq!(m.step_count(), 0.0);
+    // a reloaded model starts counting again
+    assert_eq!(again.step_count(), 0.0);
 }
 
 #[wasm_bindgen_test]
 fn model_from_scratch_trains() {
     let text = "ಅಕ್ಕ ಅಣ್ಣ ಅಪ್ಪ ಅಮ್ಮ ".repeat(10);
-    let mut m = match Model::init(&text, 32, 2, 2, 32, 0.0, 3) {
+    let config = r#"{"n_embd": 32, "n_head": 2, "n_layer": 2, "block_size": 32, "dropout": 0.0}"#;
+    let mut m = match Model::init(&text, config, 3) {
         Ok(m) => m,
         Err(e) => panic!("init: {}", message(e)),
     };
@@ -331,8 +340,8 @@ fn bad_input_is_a_js_error_with_a_message() {
     assert!(!error_of(m.forward(&[])).is_empty(), "empty ids");
     assert!(!error_of(m.forward(&[0, v])).is_empty(), "id out of range");
     assert!(!error_of(m.next_probs(&[v + 7], 1.0)).is_empty());
-    let mut s = Sampler::new(1);
-    assert!(!error_of(m.sample_next(&[u32::MAX], 1.0, 0, &mut s)).is_empty());
+    let mut cache = KvCache::new(&m);
+    assert!(!error_of(cache.sync(&m, &[u32::MAX])).is_empty());
     // training before any text, bad lr and batch sizes
     assert!(error_of(m.train_step(4, 1e-3)).contains("setTrainingText"));
     assert!(!error_of(m.set_training_text("abc xyz", 1)).is_empty());
@@ -342,32 +351,86 @@ fn bad_input_is_a_js_error_with_a_message() {
     }
     assert!(!error_of(m.train_step(0, 1e-3)).is_empty());
     assert!(!error_of(m.train_step(10_000, 1e-3)).is_empty());
-    assert!(!error_of(m.train_step_on_batch(&[1, 2, 3], &[1, 2], 2, 1e-3)).is_empty());
-    // impossible configs
-    assert!(!error_of(Model::init("ಕ", 32, 2, 2, 16, 0.0, 1)).is_empty());
-    assert!(!error_of(Model::init("ಕನ", 30, 4, 2, 16, 0.0, 1)).is_empty());
+    // impossible configs, each refused with a message naming the problem
+    let small = r#"{"n_embd": 32, "n_head": 2, "n_layer": 2, "block_size": 16, "dropout": 0.0}"#;
+    assert!(error_of(Model::init("ಕ", small, 1)).contains("2 distinct characters"));
+    let odd = r#"{"n_embd": 30, "n_head": 4, "n_layer": 2, "block_size": 16, "dropout": 0.0}"#;
+    assert!(error_of(Model::init("ಕನ", odd, 1)).contains("n_head"));
+    assert!(error_of(Model::init("ಕನ", "{", 1)).contains("not JSON"));
+    assert!(error_of(Model::init("ಕನ", "[1]", 1)).contains("JSON object"));
+    let with_vocab = r#"{"vocab_size": 2, "n_embd": 32, "n_head": 2, "n_layer": 2, "block_size": 16, "dropout": 0.0}"#;
+    assert!(error_of(Model::init("ಕನ", with_vocab, 1)).contains("vocab_size"));
+    let missing = r#"{"n_embd": 32, "n_head": 2, "n_layer": 2, "dropout": 0.0}"#;
+    assert!(error_of(Model::init("ಕನ", missing, 1)).contains("block_size"));
+    let typo = r#"{"n_embed": 32, "n_head": 2, "n_layer": 2, "block_size": 16, "dropout": 0.0}"#;
+    assert!(error_of(Model::init("ಕನ", typo, 1)).contains("n_embed"));
     // the model still works after all of that
     check_attention(&mut m, &[1, 2, 3]);
 }
 
+/// What the worker used to compute in JS (`scan`): ids, UTF-16 offsets, unknown characters and
+/// the cursor's token index, from the model's own tokenizer.
 #[wasm_bindgen_test]
-fn encode_reports_unknown_characters_after_nfc() {
+fn tokenize_gives_ids_offsets_unknown_characters_and_the_cursor() {
     let m = product();
-    // "ಕೊ" decomposed (ಕ + ೆ + ೂ) composes to ಕೊ under NFC; "A" and "😀" are not in the vocabulary.
-    let obj = m.encode("ಕ\u{0CC6}\u{0CC2}A😀ನ");
-    let text = js_sys::Reflect::get(&obj, &JsValue::from_str("text"))
-        .unwrap()
-        .as_string()
-        .unwrap();
-    assert_eq!(text, "ಕೊA😀ನ");
-    let unknown: js_sys::Array = js_sys::Reflect::get(&obj, &JsValue::from_str("unknown"))
-        .unwrap()
-        .dyn_into()
-        .unwrap();
-    assert_eq!(unknown.length(), 2);
-    let ids = encode_ids(&m, "ಕ\u{0CC6}\u{0CC2}A😀ನ");
-    assert_eq!(ids.len(), 3);
-    assert_eq!(m.decode(&ids), "ಕೊನ");
+    // "A" and "😀" (two UTF-16 units) are not in the vocabulary, "😀" twice.
+    let text = "ಕA😀ನ😀 ಕ";
+    let t = m.tokenize(text, 0);
+    let ids = t.ids().to_vec();
+    assert_eq!(ids.len(), 4);
+    assert_eq!(ids[0], ids[3], "ಕ twice");
+    assert_eq!(t.offsets().to_vec(), [0, 4, 7, 8], "UTF-16 offsets");
+    assert_eq!(t.chars(), 7);
+    assert_eq!(t.unknown(), 3);
+    let samples = t.unknown_samples();
+    assert_eq!(samples.length(), 2, "distinct unknown characters");
+    let first: js_sys::Array = samples.get(0).dyn_into().unwrap();
+    assert_eq!(first.get(0).as_string().unwrap(), "A");
+    let second: js_sys::Array = samples.get(1).dyn_into().unwrap();
+    assert_eq!(second.get(0).as_string().unwrap(), "😀");
+    assert_eq!(second.get(1).as_f64().unwrap(), 2.0);
+    assert_eq!(t.cursor_tokens(), 0);
+    // cursor after "ಕA😀" (UTF-16 offset 4): one known character before it
+    assert_eq!(m.tokenize(text, 4).cursor_tokens(), 1);
+    assert_eq!(m.tokenize(text, 5).cursor_tokens(), 2, "after ನ");
+    assert_eq!(m.tokenize(text, 100).cursor_tokens(), 4, "past the end");
+    assert_eq!(m.tokenize("", 0).ids().length(), 0);
+    // the ids are the vocabulary's
+    let vocab = m.vocab();
+    assert_eq!(vocab.get(ids[0]).as_string().unwrap(), "ಕ");
+    assert_eq!(vocab.get(ids[1]).as_string().unwrap(), "ನ");
+    // the tokenizer takes the text as given (the page normalises first): a decomposed ಕೊ is
+    // ಕ + ೆ + ೂ, not the composed vowel sign
+    let decomposed = m.tokenize("ಕ\u{0CC6}\u{0CC2}", 0);
+    let composed = m.tokenize(&wasm::nfc("ಕ\u{0CC6}\u{0CC2}"), 0);
+    assert_eq!(composed.ids().length(), 2);
+    assert_eq!(decomposed.chars(), 3);
+    // at most 12 distinct samples, all counted
+    let many: String = ('a'..='z').collect();
+    let t = m.tokenize(&many, 0);
+    assert_eq!(t.unknown(), 26);
+    assert_eq!(t.unknown_samples().length(), 12);
+}
+
+/// The product config comes from Rust: what `Model.init` builds when there are no weights.
+#[wasm_bindgen_test]
+fn product_config_is_the_shipped_models_shape() {
+    let product_json: serde_json::Value =
+        serde_json::from_str(&wasm::product_config_json()).unwrap();
+    let shipped: serde_json::Value = serde_json::from_str(&product().config_json()).unwrap();
+    for key in ["n_embd", "n_head", "n_layer", "block_size", "dropout"] {
+        assert_eq!(product_json[key], shipped[key], "{key}");
+    }
+    assert!(product_json.get("vocab_size").is_none());
+    let text = "ಕನ್ನಡ ನಾಡು ನುಡಿ";
+    let fresh = match Model::init(text, &wasm::product_config_json(), 1337) {
+        Ok(m) => m,
+        Err(e) => panic!("init: {}", message(e)),
+    };
+    let c = cfg(&fresh);
+    assert_eq!((c.n_layer, c.n_head, c.block_size), (4, 4, 128));
+    // ಕ ನ ◌್ ಡ ␣ ◌ಾ ◌ು ◌ಿ
+    assert_eq!(c.vocab_size, 8, "distinct characters of the text");
 }
 
 #[wasm_bindgen_test]
@@ -381,13 +444,8 @@ fn text_helpers() {
     assert_eq!(row.length(), 3);
     let flat = wasm::segment_aksharas("ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ").to_vec();
     assert_eq!(flat, [0, 4, 4, 5, 5, 7, 7, 8, 8, 12, 12, 15]);
-    assert_eq!(wasm::segment_aksharas_raw("ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ").to_vec(), flat);
-    // raw: no normalisation, indices refer to the chars as given
-    assert_eq!(
-        wasm::segment_aksharas_raw("ಕ\u{0CC6}\u{0CC2}").to_vec(),
-        [0, 3]
-    );
-    assert_eq!(wasm::segment_aksharas("ಕ\u{0CC6}\u{0CC2}").to_vec(), [0, 2]);
+    // no normalisation: indices refer to the chars as given
+    assert_eq!(wasm::segment_aksharas("ಕ\u{0CC6}\u{0CC2}").to_vec(), [0, 3]);
     assert_eq!(wasm::akshara_label("ಾ"), "◌ಾ");
     assert_eq!(wasm::akshara_label("ಜ್ಞಾ"), "ಜ್ಞಾ");
     assert!(!wasm::kernel_name().is_empty());

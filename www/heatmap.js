@@ -272,32 +272,32 @@ export class AttentionGrid {
     this.resizeObserver.observe(root);
   }
 
-  /** (Re)builds the DOM for `nLayer` × `nHead` maps. */
-  configure(nLayer, nHead) {
-    if (this.nLayer === nLayer && this.nHead === nHead) return;
-    this.nLayer = nLayer;
-    this.nHead = nHead;
+  /** (Re)builds the DOM for `n_layer` × `n_head` maps (the config's names). */
+  configure(n_layer, n_head) {
+    if (this.n_layer === n_layer && this.n_head === n_head) return;
+    this.n_layer = n_layer;
+    this.n_head = n_head;
     this.root.replaceChildren();
-    this.root.style.setProperty("--heads", String(nHead));
+    this.root.style.setProperty("--heads", String(n_head));
     this.maps = [];
     const corner = document.createElement("div");
     corner.className = "grid-corner";
     corner.setAttribute("aria-hidden", "true");
     this.root.append(corner);
-    for (let h = 0; h < nHead; h++) {
+    for (let h = 0; h < n_head; h++) {
       const el = document.createElement("div");
       el.className = "grid-col-head";
       el.setAttribute("aria-hidden", "true");
       el.append(spanned("long", `Head ${h + 1}`), spanned("short", `H${h + 1}`));
       this.root.append(el);
     }
-    for (let l = 0; l < nLayer; l++) {
+    for (let l = 0; l < n_layer; l++) {
       const rh = document.createElement("div");
       rh.className = "grid-row-head";
       rh.setAttribute("aria-hidden", "true");
       rh.append(spanned("long", `Layer ${l + 1}`), spanned("short", `L${l + 1}`));
       this.root.append(rh);
-      for (let h = 0; h < nHead; h++) {
+      for (let h = 0; h < n_head; h++) {
         const button = document.createElement("button");
         button.type = "button";
         button.className = "head-map";
@@ -310,7 +310,7 @@ export class AttentionGrid {
         canvas.width = 1;
         canvas.height = 1;
         button.append(canvas);
-        const map = { layer: l, head: h, index: l * nHead + h, button, canvas, scratch: makeCanvas(1, 1), highlight: null };
+        const map = { layer: l, head: h, index: l * n_head + h, button, canvas, scratch: makeCanvas(1, 1), highlight: null };
         button.addEventListener("click", () => this.onOpen(l, h));
         canvas.addEventListener("pointermove", (e) => this.pointer(map, e));
         canvas.addEventListener("pointerleave", () => {
@@ -361,7 +361,7 @@ export class AttentionGrid {
   }
 
   updateLabels() {
-    const n = this.view ? this.view.n : 0;
+    const n = this.view ? this.view.side : 0;
     for (const m of this.maps) {
       const what = `Attention of layer ${m.layer + 1}, head ${m.head + 1}`;
       m.button.setAttribute(
@@ -373,7 +373,7 @@ export class AttentionGrid {
     }
   }
 
-  /** New data: `view` = {n, data: Float32Array [L*H, n, n], labels, scale}. */
+  /** New data: `view` = the page's display {side, data: Float32Array [n_layer * n_head, side, side], labels, scale}. */
   update(view) {
     this.view = view;
     this.updateLabels();
@@ -382,7 +382,7 @@ export class AttentionGrid {
 
   redraw(full) {
     if (!this.view || !this.cssSize) return;
-    const { n, data, labels, scale } = this.view;
+    const { side: n, data, labels, scale } = this.view;
     this.geom = geometry(this.cssSize, n, this.dpr, { labels: true });
     this.labelLayer = renderLabelLayer(this.geom, labels, this.labelLayer);
     for (const m of this.maps) {
@@ -433,7 +433,7 @@ export class LargeView {
   show(view, mapIndex) {
     this.view = view;
     this.map = mapIndex;
-    if (this.cursor && (this.cursor.q >= view.n || this.cursor.k >= view.n)) this.cursor = null;
+    if (this.cursor && (this.cursor.q >= view.side || this.cursor.k >= view.side)) this.cursor = null;
     this.draw(true);
   }
 
@@ -448,7 +448,7 @@ export class LargeView {
       this.canvas.height = px;
       full = true;
     }
-    const { n, data, labels, scale } = this.view;
+    const { side: n, data, labels, scale } = this.view;
     this.geom = geometry(css, n, dpr, { labels: true, big: true });
     if (full) {
       paintCells(this.scratch, data, this.map, n, scale);
@@ -472,8 +472,8 @@ export class LargeView {
   }
 
   key(e) {
-    if (!this.view || !this.view.n) return;
-    const n = this.view.n;
+    if (!this.view || !this.view.side) return;
+    const n = this.view.side;
     const c = this.cursor || { q: n - 1, k: n - 1 };
     let { q, k } = c;
     switch (e.key) {

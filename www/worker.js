@@ -1,49 +1,41 @@
 // The model's Web Worker: owns the wasm `Model` and does every forward pass, generation step
 // and training step here, so typing, drawing and scrolling on the page never wait for them.
-//
-// Protocol (page → worker, all `{type, ...}`):
-//   load-url {url}                        fetch and load our safetensors checkpoint
-//   load-bytes {bytes, vocabText?, name}  a user file: ours, or gpt.py state_dict + vocabulary text
-//   init-model {text, name}               an untrained model (when no weights can be downloaded)
-//   analyze {id, text, cursor}            forward of the last block_size known chars: attention,
-//                                         next-character probabilities after the cursor
-//   generate {id, text, n, temperature, topK, seed} / stop
-//   train-start {...} / train-pause / train-reset
-//   get-weights                           the current weights as safetensors bytes
-//   stats {id}                            wasm memory size (for soak tests)
-// Replies: wasm, model, load-error, analysis (with `nonFinite` and nothing to draw when the
-// model's output is NaN/∞), gen-token, gen-done, train-begin, train-progress, train-stopped
-// (with the error `message` when a step failed), train-reset, weights, stats, error, fatal (a
-// wasm trap: the page restarts us). Long loops (generation, training) yield to the
-// event loop after every step so `stop`, `train-pause` and `analyze` are served in between.
+// The messages are listed once, with their fields, in protocol.js. Long loops (generation,
+// training) yield to the event loop between steps so STOP, TRAIN_PAUSE and ANALYZE are served
+// in between. Tokens, probabilities and the product config come from the wasm API (Rust's
+// tokenizer, softmax and Config), never re-implemented here.
 
-import init, { KvSession, Model, Sampler, kernelName } from "./pkg/kgpt.js";
+import init, { KvCache, Model, Sampler, kernelName, productConfigJson } from "./pkg/kgpt.js";
+import { FromWorker, ToWorker } from "./protocol.js";
 
 const post = (msg, transfer) => self.postMessage(msg, transfer || []);
 
-let model = null;
-/** {config, params, vocab, name, kind, loadMs, kernel} of `model`. */
-let info = null;
-/** Code point → id for the BMP; other code points in `astral`. -1 = not in the vocabulary. */
-let lut = new Int32Array(65536).fill(-1);
-let astral = new Map();
-/** Reused scan buffers (grown as needed). */
-let idsBuf = new Uint32Array(1024);
-let posBuf = new Uint32Array(1024);
+/** The worker's state: one model, its keystroke cache, the running loops. */
+const W = Object.seal({
+  /** The wasm Model every request uses (null until the first load). */
+  model: null,
+  /** {config, params, vocab, name, kind, kernel, ...} of `model`, as sent in MODEL. */
+  info: null,
+  /**
+   * The keystroke KvCache: keys, values, attention and logits of the last analysed window, so
+   * appending text computes only the new positions. Reset with the model.
+   */
+  kvCache: null,
+  /** The running generation: {id, stop}. */
+  generation: null,
+  /** The training session: {text, seed, target, batch, lr, running, model}. */
+  training: null,
+  /** {bytes, info} of the model before training, for TRAIN_RESET. */
+  snapshot: null,
+  /** The wasm instance's exports (for the memory size). */
+  wasm: null,
+  /** performance.now() of the last yield to the event loop. */
+  lastYield: 0,
+});
 
-/**
- * The keystroke session: keys, values, attention and logits of the last analysed window, so
- * appending text computes only the new positions (kv_cache.rs). Reset with the model.
- */
-let session = null;
-let generation = null; // {id, stop}
-let training = null; // session
-let snapshot = null; // {bytes, info} of the model before training, for "Reset"
-
-let wasm = null; // the instance's exports (for the memory size)
 const wasmReady = init().then((exports) => {
-  wasm = exports;
-  post({ type: "wasm", kernel: kernelName() });
+  W.wasm = exports;
+  post({ type: FromWorker.WASM, kernel: kernelName() });
 });
 
 /**
@@ -52,11 +44,10 @@ const wasmReady = init().then((exports) => {
  * generation fast while the heatmaps still follow (~15 frames/s) and Stop answers at once.
  */
 const YIELD_MS = 60;
-let lastYield = 0;
 function yieldToEvents() {
   const now = performance.now();
-  if (now - lastYield < YIELD_MS) return Promise.resolve();
-  lastYield = now;
+  if (now - W.lastYield < YIELD_MS) return Promise.resolve();
+  W.lastYield = now;
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
@@ -65,30 +56,25 @@ function errorMessage(err) {
   return String(err);
 }
 
+/** The wasm API's error `name` for a checkpoint without vocabulary (src/wasm/model.rs). */
+const MISSING_VOCABULARY = "MissingVocabularyError";
+
 /** Replaces the current model (the old one is freed once no loop can touch it). */
 function install(m, meta) {
   stopLoops();
-  const old = model;
-  model = m;
+  const old = W.model;
+  W.model = m;
   const config = JSON.parse(m.configJson());
-  const vocab = Array.from(m.vocab());
-  lut = new Int32Array(65536).fill(-1);
-  astral = new Map();
-  vocab.forEach((ch, id) => {
-    const cp = ch.codePointAt(0);
-    if (cp < 0x10000) lut[cp] = id;
-    else astral.set(cp, id);
-  });
-  info = { config, params: m.paramCount(), vocab, kernel: kernelName(), ...meta };
-  if (session) session.free();
-  session = null;
+  W.info = { config, params: m.paramCount(), vocab: Array.from(m.vocab()), kernel: kernelName(), ...meta };
+  if (W.kvCache) W.kvCache.free();
+  W.kvCache = null;
   if (old && old !== m) old.free();
-  post({ type: "model", ...info });
+  post({ type: FromWorker.MODEL, ...W.info });
 }
 
 function stopLoops() {
-  if (generation) generation.stop = true;
-  if (training) training.running = false;
+  if (W.generation) W.generation.stop = true;
+  if (W.training) W.training.running = false;
 }
 
 async function loadUrl({ url }) {
@@ -105,8 +91,8 @@ async function loadUrl({ url }) {
   const t1 = performance.now();
   const m = Model.fromSafetensors(bytes);
   const t2 = performance.now();
-  training = null;
-  snapshot = null;
+  W.training = null;
+  W.snapshot = null;
   install(m, {
     name: decodeURIComponent(url.split("/").pop() || url),
     kind: "shipped",
@@ -117,39 +103,41 @@ async function loadUrl({ url }) {
   });
 }
 
+/** A user's weights file: ours (carries its vocabulary) or a gpt.py state_dict + vocabulary text. */
+function modelFromFile(u8, vocabText) {
+  if (vocabText == null) return { m: Model.fromSafetensors(u8), note: null };
+  try {
+    return { m: Model.fromStateDict(u8, vocabText), note: null };
+  } catch (err) {
+    // our own checkpoints carry their vocabulary: accept them, say the .txt was not used
+    try {
+      return { m: Model.fromSafetensors(u8), note: "vocabulary file not used: these weights carry their own" };
+    } catch {
+      throw err;
+    }
+  }
+}
+
 async function loadBytes({ bytes, vocabText, name, vocabName }) {
   await wasmReady;
   const t0 = performance.now();
   const u8 = new Uint8Array(bytes);
-  let m;
-  let note = null;
+  let loaded;
   try {
-    if (vocabText != null) {
-      try {
-        m = Model.fromStateDict(u8, vocabText);
-      } catch (err) {
-        // our own checkpoints carry their vocabulary: accept them, say the .txt was not used
-        try {
-          m = Model.fromSafetensors(u8);
-          note = "vocabulary file not used: these weights carry their own";
-        } catch {
-          throw err;
-        }
-      }
-    } else {
-      m = Model.fromSafetensors(u8);
-    }
+    loaded = modelFromFile(u8, vocabText);
   } catch (err) {
-    let message = `Could not load “${name}”: ${errorMessage(err)}.`;
-    if (vocabText == null && /no vocabulary/i.test(message)) {
+    let message = `Could not load “${name}”: ${errorMessage(err).replace(/\.$/, "")}.`;
+    // the page's own hint, keyed on the error's kind (not on the library's wording)
+    if (err && err.name === MISSING_VOCABULARY) {
       message += " If it is a gpt.py state_dict, also choose its training text under “Vocabulary (.txt)”.";
     }
     message += " The current model is still loaded.";
-    post({ type: "load-error", message });
+    post({ type: FromWorker.LOAD_ERROR, message });
     return;
   }
-  training = null;
-  snapshot = null;
+  const { m, note } = loaded;
+  W.training = null;
+  W.snapshot = null;
   const stateDict = vocabText != null && !note;
   install(m, {
     name,
@@ -159,52 +147,6 @@ async function loadBytes({ bytes, vocabText, name, vocabName }) {
     bytes: u8.length,
     loadMs: performance.now() - t0,
   });
-}
-
-/**
- * Maps `text` (already NFC) to ids, skipping characters outside the vocabulary.
- * Returns the ids, each id's UTF-16 offset, the unknown count with up to 12 distinct samples,
- * and `cursorK`: how many known characters come before UTF-16 offset `cursor`.
- */
-function scan(text, cursor) {
-  const n = text.length;
-  if (idsBuf.length < n) {
-    idsBuf = new Uint32Array(n + 1024);
-    posBuf = new Uint32Array(n + 1024);
-  }
-  let k = 0;
-  let unknown = 0;
-  let chars = 0;
-  let cursorK = -1;
-  const samples = new Map();
-  for (let i = 0; i < n; ) {
-    if (cursorK < 0 && i >= cursor) cursorK = k;
-    const c = text.charCodeAt(i);
-    let cp = c;
-    let w = 1;
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < n) {
-      const d = text.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        cp = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
-        w = 2;
-      }
-    }
-    const id = cp < 0x10000 ? lut[cp] : astral.has(cp) ? astral.get(cp) : -1;
-    if (id >= 0) {
-      idsBuf[k] = id;
-      posBuf[k] = i;
-      k++;
-    } else {
-      unknown++;
-      const ch = text.slice(i, i + w);
-      if (samples.has(ch)) samples.set(ch, samples.get(ch) + 1);
-      else if (samples.size < 12) samples.set(ch, 1);
-    }
-    i += w;
-    chars++;
-  }
-  if (cursorK < 0) cursorK = k;
-  return { ids: idsBuf.subarray(0, k), pos: posBuf.subarray(0, k), unknown, chars, samples: [...samples], cursorK };
 }
 
 /** True if no value is NaN or ±Infinity. */
@@ -227,275 +169,306 @@ function outputFinite(m, ids) {
   }
 }
 
-function softmaxRow(logits, offset, v) {
-  let max = -Infinity;
-  for (let i = 0; i < v; i++) max = Math.max(max, logits[offset + i]);
-  const p = new Float64Array(v);
-  let z = 0;
-  for (let i = 0; i < v; i++) {
-    p[i] = Math.exp(logits[offset + i] - max);
-    z += p[i];
-  }
-  for (let i = 0; i < v; i++) p[i] /= z;
-  return p;
-}
-
+/** The `k` most likely next characters: [{id, ch, p}]. */
 function topK(probs, k) {
   const order = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a] || a - b);
-  return order.slice(0, k).map((id) => ({ id, ch: info.vocab[id], p: probs[id] }));
+  return order.slice(0, k).map((id) => ({ id, ch: W.info.vocab[id], p: probs[id] }));
+}
+
+/** The model's tokens of `text` (as plain values; the wasm object is freed). */
+function tokenize(text, cursor) {
+  const t = W.model.tokenize(text, cursor);
+  try {
+    return { ids: t.ids(), offsets: t.offsets(), chars: t.chars, unknown: t.unknown, unknownSamples: t.unknownSamples(), cursorTokens: t.cursorTokens };
+  } finally {
+    t.free();
+  }
+}
+
+/** Next-character probabilities after the first `cursorTokens` tokens of the text. */
+function nextAfterCursor(tok, cropped) {
+  const { ids, cursorTokens } = tok;
+  if (cursorTokens <= 0) return null;
+  // inside the window the cache has them; before it, a forward of the block before the cursor
+  // (nextProbs crops to block_size, as the cache does)
+  const probs = cursorTokens > cropped ? W.kvCache.probsAt(cursorTokens - 1 - cropped, 1.0) : W.model.nextProbs(ids.subarray(0, cursorTokens), 1.0);
+  return { probs, next: { top: topK(probs, 10), after: W.info.vocab[ids[cursorTokens - 1]], position: cursorTokens } };
+}
+
+/** The ANALYSIS fields that describe the text (before any forward). */
+function textFields(id, tok, text) {
+  return {
+    type: FromWorker.ANALYSIS,
+    id,
+    chars: tok.chars,
+    textTokens: tok.ids.length,
+    tokens: 0,
+    croppedTokens: 0,
+    unknown: tok.unknown,
+    unknownSamples: tok.unknownSamples,
+    windowStart: text.length,
+    cursorTokens: tok.cursorTokens,
+    n_layer: W.info.config.n_layer,
+    n_head: W.info.config.n_head,
+  };
 }
 
 function analyze({ id, text, cursor }) {
-  if (!model) return;
+  if (!W.model) return;
   const t0 = performance.now();
-  const block = info.config.block_size;
-  const { ids, pos, unknown, chars, samples, cursorK } = scan(text, cursor);
-  const total = ids.length;
-  const t = Math.min(total, block);
-  const start = total - t;
-  const base = {
-    type: "analysis",
-    id,
-    total,
-    chars,
-    t,
-    cropped: start,
-    unknown,
-    unknownSamples: samples,
-    windowStart: t ? pos[start] : text.length,
-    cursorK,
-    layers: info.config.n_layer,
-    heads: info.config.n_head,
-  };
-  if (!t) {
-    post({ ...base, seen: [], attention: null, next: null, forwardMs: performance.now() - t0 });
+  const tok = tokenize(text, cursor);
+  const base = textFields(id, tok, text);
+  const nothing = { seen: [], attention: null, next: null };
+  if (!tok.ids.length) {
+    post({ ...base, ...nothing, forwardMs: performance.now() - t0 });
     return;
   }
-  const seenIds = ids.slice(start, total);
-  // Appending re-uses every earlier position; past block_size the window shifts and gpt.py's
-  // absolute positions change, so the session rebuilds it in one batched pass.
-  if (!session) session = new KvSession(model);
-  const reused = session.sync(model, seenIds);
-  const attention = session.attention();
-  const logits = session.logits();
-  const v = info.vocab.length;
-  let next = null;
-  let probs = null;
-  if (cursorK > 0) {
-    if (cursorK > start) {
-      probs = softmaxRow(logits, (cursorK - 1 - start) * v, v);
-    } else {
-      const ctx = ids.slice(Math.max(0, cursorK - block), cursorK);
-      probs = Float64Array.from(model.nextProbs(ctx, 1.0));
-    }
-    const context = cursorK > start ? info.vocab[seenIds[cursorK - 1 - start]] : info.vocab[ids[cursorK - 1]];
-    next = { top: topK(probs, 10), after: context, position: cursorK };
-  }
-  if (!allFinite(logits) || (probs && !allFinite(probs))) {
+  // The cache reads the last block_size ids: appending re-uses every earlier position; past
+  // block_size the window shifts and gpt.py's absolute positions change, so it rebuilds the
+  // window in one batched pass.
+  if (!W.kvCache) W.kvCache = new KvCache(W.model);
+  const reused = W.kvCache.sync(W.model, tok.ids);
+  const { tokens, croppedTokens } = W.kvCache;
+  const windowStart = tok.offsets[croppedTokens];
+  const after = nextAfterCursor(tok, croppedTokens);
+  if (!W.kvCache.outputFinite() || (after && !allFinite(after.probs))) {
     // finite weights can still overflow (a loaded file with huge weights, a wild training
-    // step): say so instead of drawing NaN. A NaN attention weight reaches its position's
-    // logits, so checking the [T, V] logits covers the [L, H, T, T] attention at 1/20 the cost.
-    post({ ...base, t: 0, cropped: 0, seen: [], attention: null, next: null, nonFinite: true, forwardMs: performance.now() - t0 });
+    // step): say so instead of drawing NaN
+    post({ ...base, windowStart, ...nothing, nonFinite: true, forwardMs: performance.now() - t0 });
     return;
   }
-  const seen = Array.from(seenIds, (i) => info.vocab[i]);
-  post({ ...base, seen, attention, next, reused, forwardMs: performance.now() - t0 }, [attention.buffer]);
+  const attention = W.kvCache.attention();
+  const seen = Array.from(tok.ids.subarray(croppedTokens), (i) => W.info.vocab[i]);
+  post({ ...base, tokens, croppedTokens, windowStart, seen, attention, next: after && after.next, reused, forwardMs: performance.now() - t0 }, [attention.buffer]);
 }
 
-async function generate({ id, text, n, temperature, topK: k, seed }) {
-  if (!model) return;
-  if (generation) generation.stop = true;
+/** One generated character from `cache`; after a weights change (training) it starts over from `windowOf()`. */
+function sampleOne(m, cache, windowOf, { temperature, topK: k }, sampler) {
+  try {
+    return cache.sampleAppend(m, temperature, k, sampler);
+  } catch (err) {
+    if (err instanceof WebAssembly.RuntimeError) throw err;
+    cache.sync(m, windowOf());
+    return cache.sampleAppend(m, temperature, k, sampler);
+  }
+}
+
+async function generate(msg) {
+  if (!W.model) return;
+  const { id, text, n, seed } = msg;
+  if (W.generation) W.generation.stop = true;
   const me = { id, stop: false };
-  generation = me;
-  const m = model;
-  const block = info.config.block_size;
-  const ctx = Array.from(scan(text, text.length).ids);
+  W.generation = me;
+  const m = W.model;
+  const context = Array.from(tokenize(text, text.length).ids);
   const sampler = new Sampler(seed >>> 0);
-  // Its own cache (the keystroke session follows the text box, which the user may edit
+  // Its own cache (the keystroke cache follows the text box, which the user may edit
   // meanwhile): each new character costs one position, a crop past block_size one rebuild.
-  const cache = new KvSession(m);
-  const windowOf = () => Uint32Array.from(ctx.length > block ? ctx.slice(ctx.length - block) : ctx);
+  const cache = new KvCache(m);
+  // (sync reads the last block_size ids, like gpt.py's crop)
+  const windowOf = () => Uint32Array.from(context);
   const t0 = performance.now();
   let count = 0;
   let reason = "done";
   try {
     cache.sync(m, windowOf());
     while (count < n) {
-      if (me.stop || model !== m) {
+      if (me.stop || W.model !== m) {
         reason = "stopped";
         break;
       }
-      let next;
-      try {
-        next = cache.sampleAppend(m, temperature, k, sampler);
-      } catch (err) {
-        if (err instanceof WebAssembly.RuntimeError) throw err;
-        cache.sync(m, windowOf()); // the weights changed (training): start over from the text
-        next = cache.sampleAppend(m, temperature, k, sampler);
-      }
-      ctx.push(next);
+      const next = sampleOne(m, cache, windowOf, msg, sampler);
+      context.push(next);
       count++;
-      post({ type: "gen-token", id, ch: info.vocab[next], count });
+      post({ type: FromWorker.GEN_TOKEN, id, ch: W.info.vocab[next], count });
       await yieldToEvents();
     }
   } catch (err) {
     reason = "error";
-    if (err instanceof WebAssembly.RuntimeError) post({ type: "fatal", context: "generate", message: `the model crashed (${errorMessage(err)})` });
-    else post({ type: "error", context: "generate", message: `Generation failed: ${errorMessage(err)}` });
+    if (err instanceof WebAssembly.RuntimeError) post({ type: FromWorker.FATAL, context: ToWorker.GENERATE, message: `the model crashed (${errorMessage(err)})` });
+    else post({ type: FromWorker.ERROR, context: ToWorker.GENERATE, message: `Generation failed: ${errorMessage(err)}` });
   } finally {
     sampler.free();
     cache.free();
-    if (generation === me) generation = null;
-    post({ type: "gen-done", id, count, ms: performance.now() - t0, reason });
+    if (W.generation === me) W.generation = null;
+    post({ type: FromWorker.GEN_DONE, id, count, ms: performance.now() - t0, reason });
   }
 }
 
 /** An untrained model with the product config and the vocabulary of `text` (no weights found). */
 async function initModel({ text, name }) {
   await wasmReady;
-  const m = Model.init(text, 64, 4, 4, 128, 0.1, 1337);
-  training = null;
-  snapshot = null;
+  const m = Model.init(text, productConfigJson(), 1337);
+  W.training = null;
+  W.snapshot = null;
   install(m, { name, kind: "untrained" });
 }
 
-/** Preset sizes for training from scratch ("loaded" = the loaded model's shape). */
+/** Preset configs for training from scratch ("loaded" = the loaded model's; vocab_size is the text's). */
 function scratchConfig(preset) {
-  const c = info.config;
   switch (preset) {
     case "small":
       return { n_embd: 32, n_head: 2, n_layer: 2, block_size: 64, dropout: 0.0 };
     case "medium":
       return { n_embd: 48, n_head: 4, n_layer: 3, block_size: 96, dropout: 0.1 };
-    default:
-      return { n_embd: c.n_embd, n_head: c.n_head, n_layer: c.n_layer, block_size: c.block_size, dropout: c.dropout };
+    default: {
+      const { vocab_size: _fromText, ...loaded } = W.info.config;
+      return loaded;
+    }
   }
 }
 
-async function trainStart(msg) {
-  if (!model) return;
-  if (training && training.running) return;
-  if (generation) generation.stop = true;
-  if (!training) {
-    const before = { bytes: model.toSafetensors(), info: { ...info } };
-    if (msg.mode === "scratch") {
-      const c = scratchConfig(msg.preset);
-      const fresh = Model.init(msg.text, c.n_embd, c.n_head, c.n_layer, c.block_size, c.dropout, msg.seed >>> 0);
-      try {
-        fresh.setTrainingText(msg.text, msg.seed >>> 0);
-      } catch (err) {
-        fresh.free();
-        throw err;
-      }
-      install(fresh, { name: `trained from scratch (${msg.sourceName})`, kind: "scratch" });
-    } else {
-      model.setTrainingText(msg.text, msg.seed >>> 0);
+/** A new training session (fine-tune the model, or a fresh one from scratch); posts TRAIN_BEGIN. */
+function beginTraining(msg) {
+  const before = { bytes: W.model.toSafetensors(), info: { ...W.info } };
+  const seed = msg.seed >>> 0;
+  let usable;
+  if (msg.mode === "scratch") {
+    const fresh = Model.init(msg.text, JSON.stringify(scratchConfig(msg.preset)), seed);
+    try {
+      usable = fresh.setTrainingText(msg.text, seed);
+    } catch (err) {
+      fresh.free();
+      throw err;
     }
-    snapshot = before;
-    training = { done: 0, target: 0, text: msg.text, seed: msg.seed >>> 0, running: false, model };
-    const usable = scan(msg.text, 0).ids.length;
-    post({ type: "train-begin", mode: msg.mode, usable, chars: [...msg.text].length, sourceName: msg.sourceName });
-  } else if (msg.text !== training.text) {
-    model.setTrainingText(msg.text, training.seed);
-    training.text = msg.text;
+    install(fresh, { name: `trained from scratch (${msg.sourceName})`, kind: "scratch" });
+  } else {
+    usable = W.model.setTrainingText(msg.text, seed);
   }
-  const s = training;
-  if (s.done >= s.target) s.target = s.done + msg.steps;
-  s.batch = msg.batch;
-  s.lr = msg.lr;
-  s.running = true;
-  const m = model;
-  const block = info.config.block_size;
-  const textIds = scan(s.text, 0).ids;
-  const perStep = s.batch * Math.min(block, textIds.length - 1);
+  W.snapshot = before;
+  W.training = { target: 0, text: msg.text, seed, running: false, model: W.model };
+  post({ type: FromWorker.TRAIN_BEGIN, mode: msg.mode, usable, chars: [...msg.text].length, sourceName: msg.sourceName });
+}
+
+const lastGood = (step) => (step ? `the weights are those of the last good step (${step})` : "the weights are those from before training");
+const capital = (text) => text[0].toUpperCase() + text.slice(1);
+
+/** One training step of session `s`: {loss}, or {message} saying why it failed (the update not applied, or undone). */
+function trainOne(m, s, probe) {
+  const done = m.stepCount();
+  let loss;
+  try {
+    loss = m.trainStep(s.batch, s.lr);
+  } catch (err) {
+    if (err instanceof WebAssembly.RuntimeError) throw err;
+    const why = errorMessage(err).replace(/\.$/, "");
+    return {
+      message:
+        `Training step ${done + 1} failed: ${why}.` +
+        (/not applied/.test(why) ? "" : " The update was not applied.") +
+        ` ${capital(lastGood(done))}. Lower the learning rate and press Continue, or Reset.`,
+    };
+  }
+  if (!(Number.isFinite(loss) && outputFinite(m, probe))) {
+    // A step can pass the library's checks (finite loss, gradient and weights) and still
+    // leave weights whose forward pass overflows to NaN: undo it (weights and AdamW state).
+    m.undoLastStep();
+    return {
+      message:
+        `Training step ${done + 1} made the model's output non-finite (NaN or ∞): the update was undone and ` +
+        `${lastGood(done)}. Lower the learning rate and press Continue, or Reset.`,
+    };
+  }
+  return { loss };
+}
+
+async function trainStart(msg) {
+  if (!W.model) return;
+  if (W.training && W.training.running) return;
+  if (W.generation) W.generation.stop = true;
+  if (!W.training) beginTraining(msg);
+  else if (msg.text !== W.training.text) {
+    W.model.setTrainingText(msg.text, W.training.seed);
+    W.training.text = msg.text;
+  }
+  const s = W.training;
+  const m = W.model;
+  if (m.stepCount() >= s.target) s.target = m.stepCount() + msg.steps;
+  Object.assign(s, { batch: msg.batch, lr: msg.lr, running: true });
+  const textIds = tokenize(s.text, 0).ids;
+  const perStep = s.batch * Math.min(W.info.config.block_size, textIds.length - 1);
   // a window of the training text: after every step the model must still give finite logits on it
-  const probe = Uint32Array.from(textIds.subarray(0, Math.min(block, 32)));
-  const lastGood = (step) => (step ? `the weights are those of the last good step (${step})` : "the weights are those from before training");
-  const capital = (text) => text[0].toUpperCase() + text.slice(1);
+  const probe = textIds.slice(0, Math.min(W.info.config.block_size, 32));
   let reason = "done";
   let message = null;
-  while (s.done < s.target) {
-    if (!s.running || training !== s || model !== m) {
+  // the model's own step count (applied steps; a failed or undone one is not counted). Read
+  // only while `m` is the installed model: a replaced model is freed.
+  let step = m.stepCount();
+  while (step < s.target) {
+    if (!s.running || W.training !== s || W.model !== m) {
       reason = "paused";
       break;
     }
     const t0 = performance.now();
-    let loss;
-    try {
-      loss = m.trainStep(s.batch, s.lr);
-    } catch (err) {
-      if (err instanceof WebAssembly.RuntimeError) throw err;
-      const why = errorMessage(err).replace(/\.$/, "");
-      message =
-        `Training step ${s.done + 1} failed: ${why}.` +
-        (/not applied/.test(why) ? "" : " The update was not applied.") +
-        ` ${capital(lastGood(s.done))}. Lower the learning rate and press Continue, or Reset.`;
-    }
-    if (message === null && !(Number.isFinite(loss) && outputFinite(m, probe))) {
-      // A step can pass the library's checks (finite loss, gradient and weights) and still
-      // leave weights whose forward pass overflows to NaN: undo it (weights and AdamW state).
-      m.undoLastStep();
-      message =
-        `Training step ${s.done + 1} made the model's output non-finite (NaN or ∞): the update was undone and ` +
-        `${lastGood(s.done)}. Lower the learning rate and press Continue, or Reset.`;
-    }
-    if (message !== null) {
+    const result = trainOne(m, s, probe);
+    if (result.message) {
+      ({ message } = result);
       s.running = false;
       reason = "error";
-      post({ type: "error", context: "train", message });
+      post({ type: FromWorker.ERROR, context: "train", message });
       break;
     }
     const ms = performance.now() - t0;
-    s.done++;
-    post({ type: "train-progress", step: s.done, target: s.target, loss, ms, tokensPerSec: (perStep / ms) * 1000 });
+    step = m.stepCount();
+    post({ type: FromWorker.TRAIN_PROGRESS, step, target: s.target, loss: result.loss, ms, tokensPerSec: (perStep / ms) * 1000 });
     await yieldToEvents();
   }
-  if (training === s) s.running = false;
-  post({ type: "train-stopped", reason, step: s.done, target: s.target, message });
+  if (W.training === s) s.running = false;
+  post({ type: FromWorker.TRAIN_STOPPED, reason, step, target: s.target, message });
 }
 
 function trainReset() {
-  if (training) training.running = false;
-  training = null;
-  if (snapshot) {
-    const { bytes, info: before } = snapshot;
-    snapshot = null;
+  if (W.training) W.training.running = false;
+  W.training = null;
+  if (W.snapshot) {
+    const { bytes, info: before } = W.snapshot;
+    W.snapshot = null;
     const m = Model.fromSafetensors(bytes);
     const { config: _c, params: _p, vocab: _v, kernel: _k, ...meta } = before;
     install(m, meta);
   }
-  post({ type: "train-reset" });
+  post({ type: FromWorker.TRAIN_RESET });
 }
 
 function getWeights() {
-  if (!model) return;
-  const bytes = model.toSafetensors();
-  post({ type: "weights", bytes: bytes.buffer, name: info.name, steps: training ? training.done : 0 }, [bytes.buffer]);
+  if (!W.model) return;
+  const bytes = W.model.toSafetensors();
+  post({ type: FromWorker.WEIGHTS, bytes: bytes.buffer, name: W.info.name, steps: W.training ? W.model.stepCount() : 0 }, [bytes.buffer]);
+}
+
+function stats({ id }) {
+  post({
+    type: FromWorker.STATS,
+    id,
+    wasmMemoryBytes: W.wasm ? W.wasm.memory.buffer.byteLength : 0,
+    training: !!(W.training && W.training.running),
+    generating: !!W.generation,
+  });
 }
 
 const handlers = {
-  "load-url": loadUrl,
-  "load-bytes": loadBytes,
-  "init-model": initModel,
-  analyze,
-  generate,
-  stop: () => {
-    if (generation) generation.stop = true;
+  [ToWorker.LOAD_URL]: loadUrl,
+  [ToWorker.LOAD_BYTES]: loadBytes,
+  [ToWorker.INIT_MODEL]: initModel,
+  [ToWorker.ANALYZE]: analyze,
+  [ToWorker.GENERATE]: generate,
+  [ToWorker.STOP]: () => {
+    if (W.generation) W.generation.stop = true;
   },
-  "train-start": trainStart,
-  "train-pause": () => {
-    if (training) training.running = false;
+  [ToWorker.TRAIN_START]: trainStart,
+  [ToWorker.TRAIN_PAUSE]: () => {
+    if (W.training) W.training.running = false;
   },
-  "train-reset": trainReset,
-  "get-weights": getWeights,
-  stats: ({ id }) => post({ type: "stats", id, wasmMemoryBytes: wasm ? wasm.memory.buffer.byteLength : 0, training: !!(training && training.running), generating: !!generation }),
+  [ToWorker.TRAIN_RESET]: trainReset,
+  [ToWorker.GET_WEIGHTS]: getWeights,
+  [ToWorker.STATS]: stats,
 };
 
 self.onmessage = async (e) => {
   const msg = e.data;
-  const handler = handlers[msg && msg.type];
+  const handler = Object.hasOwn(handlers, msg && msg.type) ? handlers[msg.type] : null;
   if (!handler) {
-    post({ type: "error", context: "worker", message: `Unknown request ${JSON.stringify(msg && msg.type)}` });
+    post({ type: FromWorker.ERROR, context: "worker", message: `Unknown request ${JSON.stringify(msg && msg.type)}` });
     return;
   }
   try {
@@ -504,9 +477,9 @@ self.onmessage = async (e) => {
   } catch (err) {
     if (err instanceof WebAssembly.RuntimeError) {
       // a trap inside the wasm: its state can no longer be trusted, the page restarts the worker
-      post({ type: "fatal", context: msg.type, message: `the model crashed (${errorMessage(err)})` });
+      post({ type: FromWorker.FATAL, context: msg.type, message: `the model crashed (${errorMessage(err)})` });
       return;
     }
-    post({ type: "error", context: msg.type, id: msg.id, message: errorMessage(err) });
+    post({ type: FromWorker.ERROR, context: msg.type, id: msg.id, message: errorMessage(err) });
   }
 };

@@ -93,8 +93,9 @@ export async function launch() {
  * A new page with problem recording: `page.problems` collects console errors, uncaught page
  * errors and CSP violations (including those in the workers, reported via the console).
  */
-export async function newPage(browser, { width = 1366, height = 900, deviceScaleFactor = 1, isMobile = false, hasTouch = false, serviceWorkers = "block", acceptDownloads = true } = {}) {
-  const context = await browser.newContext({ viewport: { width, height }, deviceScaleFactor, isMobile, hasTouch, serviceWorkers, acceptDownloads });
+export async function newPage(browser, { width = 1366, height = 900, deviceScaleFactor = 1, isMobile = false, hasTouch = false, serviceWorkers = "block", acceptDownloads = true, bypassCSP = false } = {}) {
+  // bypassCSP: only for injecting test tooling (axe-core) as an inline script
+  const context = await browser.newContext({ viewport: { width, height }, deviceScaleFactor, isMobile, hasTouch, serviceWorkers, acceptDownloads, bypassCSP });
   const page = await context.newPage();
   page.problems = [];
   page.on("console", (msg) => {

@@ -3,7 +3,9 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { newPage, openViewer, problems, redrawCount, settle, useServerAndBrowser, waitForRedraw } from "./helpers.mjs";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { newPage, openViewer, problems, redrawCount, ROOT, settle, useServerAndBrowser, waitForRedraw } from "./helpers.mjs";
 
 const env = useServerAndBrowser();
 
@@ -16,7 +18,11 @@ describe("offline and benchmark", () => {
       const keys = await (await caches.open("kgpt-viewer-v1")).keys();
       return keys.map((r) => new URL(r.url).pathname);
     });
-    for (const p of ["/", "/main.js", "/worker.js", "/pkg/kgpt_bg.wasm", "/weights/kannada-gpt.safetensors", "/fonts/noto-sans-kannada-kannada-400-normal.woff2"]) {
+    // every module of the page and its workers (a file missing from sw.js's list would break the offline reload)
+    const modules = (dir) => readdirSync(join(ROOT, "www", dir)).filter((f) => f.endsWith(".js")).map((f) => `/${dir ? `${dir}/` : ""}${f}`);
+    const pageModules = [...modules(""), ...modules("panels")].filter((p) => p !== "/sw.js");
+    assert.ok(pageModules.includes("/panels/heads.js") && pageModules.includes("/protocol.js"), pageModules.join(" "));
+    for (const p of ["/", ...pageModules, "/pkg/kgpt.js", "/pkg/kgpt_bg.wasm", "/weights/kannada-gpt.safetensors", "/fonts/noto-sans-kannada-kannada-400-normal.woff2"]) {
       assert.ok(cached.includes(p), `${p} cached (have ${cached.join(" ")})`);
     }
     await page.context().setOffline(true);

@@ -78,6 +78,7 @@ describe("bring your own weights", () => {
     const shipped = await readFile(join(ROOT, "weights/kannada-gpt.safetensors"));
 
     await expectLoadError(page, file("broken.safetensors", Buffer.from("this is not a safetensors file at all")), /^Could not load “broken\.safetensors”: .+/);
+    assert.doesNotMatch(await page.textContent("#error"), /Vocabulary \(\.txt\)/, "the vocabulary hint is only for a file without vocabulary");
     await stillWorks(page, "ಕ");
     await expectLoadError(page, file("truncated.safetensors", shipped.subarray(0, 5000)), /^Could not load “truncated\.safetensors”: .+/);
     // flip bytes in the header: invalid JSON
@@ -87,7 +88,7 @@ describe("bring your own weights", () => {
     await expectLoadError(page, file("empty.safetensors", Buffer.alloc(0)), /^Could not load “empty\.safetensors”: .+/);
     // a gpt.py state_dict without its vocabulary: the message says what to add
     const stateDict = await readFile(join(ROOT, "tests/fixtures/gptpy_state_dict.safetensors"));
-    await expectLoadError(page, file("gpt_state_dict.safetensors", stateDict), /no vocabulary.*choose its training text under “Vocabulary \(\.txt\)”/);
+    await expectLoadError(page, file("gpt_state_dict.safetensors", stateDict), /vocab.*If it is a gpt\.py state_dict, also choose its training text under “Vocabulary \(\.txt\)”/);
     // file names are text, never markup
     const evil = '<img src=x onerror="window.__pwned=1">.safetensors';
     const msg = await expectLoadError(page, file(evil, Buffer.from("nope")), /^Could not load “<img src=x onerror="window\.__pwned=1">\.safetensors”/);

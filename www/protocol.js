@@ -1,0 +1,77 @@
+// The page ↔ model-worker protocol: every message type, once, with its fields. Both
+// www/main.js (through its panels) and www/worker.js import these names; a message is
+// `{type, ...fields}`. Positions use the wasm API's names: `tokens` are the positions the
+// model reads (≤ block_size), `croppedTokens` the tokens before them that it does not read,
+// `textTokens` all tokens of the text, `chars` all characters of the text (known or not).
+
+/** Page → worker. */
+export const ToWorker = Object.freeze({
+  /** {url}: fetch and load our safetensors checkpoint. */
+  LOAD_URL: "load-url",
+  /** {bytes, name, vocabText?, vocabName?}: a user file: ours, or a gpt.py state_dict + the text of its vocabulary. */
+  LOAD_BYTES: "load-bytes",
+  /** {text, name}: an untrained model with the product config (no weights could be downloaded). */
+  INIT_MODEL: "init-model",
+  /** {id, text, cursor}: attention of the last block_size known characters, next-character probabilities after the cursor (a UTF-16 offset). */
+  ANALYZE: "analyze",
+  /** {id, text, n, temperature, topK, seed}: stream `n` characters after `text`. */
+  GENERATE: "generate",
+  /** {}: stop the generation. */
+  STOP: "stop",
+  /** {text, sourceName, mode: "finetune"|"scratch", preset, steps, batch, lr, seed}: start or continue training. */
+  TRAIN_START: "train-start",
+  /** {}: pause after the current step. */
+  TRAIN_PAUSE: "train-pause",
+  /** {}: back to the weights from before training. */
+  TRAIN_RESET: "train-reset",
+  /** {}: the current weights as safetensors bytes. */
+  GET_WEIGHTS: "get-weights",
+  /** {id}: wasm memory size and loop flags (for soak tests). */
+  STATS: "stats",
+});
+
+/** Worker → page. */
+export const FromWorker = Object.freeze({
+  /** {kernel}: the wasm module is ready. */
+  WASM: "wasm",
+  /** {config, params, vocab, name, kind, kernel, loadMs?, note?, vocabName?, bytes?}: a model was installed. */
+  MODEL: "model",
+  /** {message}: a user file was not loaded; the current model stays. */
+  LOAD_ERROR: "load-error",
+  /**
+   * {id, chars, textTokens, tokens, croppedTokens, unknown, unknownSamples, windowStart,
+   *  cursorTokens, n_layer, n_head, seen, attention, next, reused, forwardMs, nonFinite?}:
+   * the answer to ANALYZE. `seen` are the characters read, `attention` is
+   * [n_layer, n_head, tokens, tokens], `next` is {top: [{id, ch, p}], after, position} or null.
+   * `nonFinite`: the model's output is NaN/∞ (nothing to draw).
+   */
+  ANALYSIS: "analysis",
+  /** {id, ch, count}: one generated character. */
+  GEN_TOKEN: "gen-token",
+  /** {id, count, ms, reason: "done"|"stopped"|"error"}: generation ended. */
+  GEN_DONE: "gen-done",
+  /** {mode, usable, chars, sourceName}: a training session started. */
+  TRAIN_BEGIN: "train-begin",
+  /** {step, target, loss, ms, tokensPerSec}: one training step was applied. */
+  TRAIN_PROGRESS: "train-progress",
+  /** {reason: "done"|"paused"|"error", step, target, message}: training stopped. */
+  TRAIN_STOPPED: "train-stopped",
+  /** {}: the weights are back to those from before training. */
+  TRAIN_RESET: "train-reset",
+  /** {bytes, name, steps}: the answer to GET_WEIGHTS. */
+  WEIGHTS: "weights",
+  /** {id, wasmMemoryBytes, training, generating}: the answer to STATS. */
+  STATS: "stats",
+  /** {context, id?, message}: a request failed: `context` is its type, "train" for a failed training step, "worker" for an unknown request. */
+  ERROR: "error",
+  /** {context, message}: a wasm trap: the page restarts the worker. */
+  FATAL: "fatal",
+});
+
+/** The benchmark worker (www/bench-worker.js): page → {quick, vocabSize}; → BenchReply. */
+export const BenchReply = Object.freeze({
+  /** {json, kernel, wallMs, userAgent}: the report, same keys as `kgpt bench`. */
+  RESULT: "result",
+  /** {message} */
+  ERROR: "error",
+});
