@@ -4,7 +4,34 @@
 use super::gemm::{Gemm, GemmSimd, Tri, ZEROS8};
 use super::simd::Simd;
 use super::vector::{add_assign, dot};
-use super::{Dinp, MatShape};
+
+/// The sizes of one Linear product: `n_rows` rows of `n_in` inputs, `n_out` outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatShape {
+    pub n_rows: usize,
+    pub n_in: usize,
+    pub n_out: usize,
+}
+
+impl MatShape {
+    pub fn new(n_rows: usize, n_in: usize, n_out: usize) -> MatShape {
+        MatShape {
+            n_rows,
+            n_in,
+            n_out,
+        }
+    }
+}
+
+/// What the matrix backward does with the input gradient.
+pub enum Dinp<'a> {
+    /// `dinp += dout · w`.
+    Add(&'a mut [f32]),
+    /// `dinp = dout · w` (saves the caller zeroing it).
+    Set(&'a mut [f32]),
+    /// Not wanted (the input is not trained, e.g. the first layer's ids).
+    Skip,
+}
 
 /// out `[n_rows, n_out]` = inp `[n_rows, n_in]` · w`[n_out, n_in]`ᵀ + bias, in dot form:
 /// for each input row, 8 outputs accumulate along `n_in` in 8 vector registers (one load of the

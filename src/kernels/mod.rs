@@ -29,6 +29,7 @@ mod vector;
 
 pub(crate) use attention::AttnDims;
 pub use layernorm::LN_EPS;
+pub use matmul::{Dinp, MatShape};
 
 /// Defines, for each listed kernel, a safe function that runs its body with the best instruction
 /// set available, and (for tests) the same function on the portable implementation in
@@ -149,34 +150,6 @@ dispatch! {
     pub fn layernorm_backward(dinp: &mut [f32], dweight: &mut [f32], dbias: &mut [f32],
         dout: &[f32], inp: &[f32], weight: &[f32], mean: &[f32], rstd: &[f32], n_rows: usize,
         c: usize) => layernorm::layernorm_backward;
-}
-
-/// The sizes of one Linear product: `n_rows` rows of `n_in` inputs, `n_out` outputs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MatShape {
-    pub n_rows: usize,
-    pub n_in: usize,
-    pub n_out: usize,
-}
-
-impl MatShape {
-    pub fn new(n_rows: usize, n_in: usize, n_out: usize) -> MatShape {
-        MatShape {
-            n_rows,
-            n_in,
-            n_out,
-        }
-    }
-}
-
-/// What the matrix backward does with the input gradient.
-pub enum Dinp<'a> {
-    /// `dinp += dout · w`.
-    Add(&'a mut [f32]),
-    /// `dinp = dout · w` (saves the caller zeroing it).
-    Set(&'a mut [f32]),
-    /// Not wanted (the input is not trained, e.g. the first layer's ids).
-    Skip,
 }
 
 /// From this many rows on, [`matmul_forward`] transposes the weight and uses the broadcast-form

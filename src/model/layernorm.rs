@@ -33,7 +33,7 @@ pub(crate) fn backward(
     at: &NormOffsets,
     t: usize,
 ) {
-    let (gw, gb) = super::two_slices(grads, at.weight, at.bias, at.len);
+    let (gw, gb) = super::layout::two_slices(grads, at.weight, at.bias, at.len);
     kernels::layernorm_backward(
         d_x,
         gw,

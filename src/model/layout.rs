@@ -208,3 +208,15 @@ fn block_tensors(out: &mut Vec<TensorSpec>, cfg: &Config, i: usize, l: &LayerOff
     norm_tensors(out, &format!("{p}ln1"), &l.ln1);
     norm_tensors(out, &format!("{p}ln2"), &l.ln2);
 }
+
+/// Two disjoint mutable sub-slices of `buf`: `[a, a+len_a)` and `[b, ..)` with `a + len_a <= b`.
+pub(crate) fn two_slices(
+    buf: &mut [f32],
+    a: usize,
+    b: usize,
+    len_a: usize,
+) -> (&mut [f32], &mut [f32]) {
+    assert!(a + len_a <= b);
+    let (lo, hi) = buf.split_at_mut(b);
+    (&mut lo[a..a + len_a], hi)
+}

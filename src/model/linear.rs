@@ -38,7 +38,7 @@ pub(crate) fn backward(
     let w_len = lin.n_in * lin.n_out;
     let (gw, gb) = match lin.bias {
         Some(b) => {
-            let (gw, rest) = super::two_slices(grads, lin.weight, b, w_len);
+            let (gw, rest) = super::layout::two_slices(grads, lin.weight, b, w_len);
             (gw, Some(&mut rest[..lin.n_out]))
         }
         None => (&mut grads[lin.weight_range()], None),

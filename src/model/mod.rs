@@ -325,13 +325,6 @@ impl Model {
     }
 }
 
-/// Two disjoint mutable sub-slices of `buf`: `[a, a+len_a)` and `[b, ..)` with `a + len_a <= b`.
-fn two_slices(buf: &mut [f32], a: usize, b: usize, len_a: usize) -> (&mut [f32], &mut [f32]) {
-    assert!(a + len_a <= b);
-    let (lo, hi) = buf.split_at_mut(b);
-    (&mut lo[a..a + len_a], hi)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
