@@ -64,92 +64,9 @@ pub fn run_bench(
         let x: Vec<u32> = (0..t).map(|_| rng.below(v) as u32).collect();
         let mut r = serde_json::Map::new();
         r.insert("threads".into(), json!(nt));
-
-        let mut state = RunState::new(&cfg);
-        let (med, best) = median_time(
-            clock,
-            if q { 5 } else { 20 },
-            if q { 20 } else { 100 },
-            &mut || {
-                model.forward(&mut state, &x, None, None);
-            },
-        );
-        r.insert("forward_b1_t128_ms".into(), json!(med * 1e3));
-        r.insert("forward_b1_t128_ms_min".into(), json!(best * 1e3));
-        r.insert("forward_tokens_per_s".into(), json!(t as f64 / med));
-        r.insert(
-            "forward_gflops".into(),
-            json!(forward_flops(&cfg, t) / med / 1e9),
-        );
-
-        let n_new = 200;
-        for (label, plen) in [("gen_from_1tok", 1usize), ("gen_from_128tok", t)] {
-            let prompt: Vec<u32> = if plen == 1 { vec![0] } else { x.clone() };
-            let settings = SampleSettings {
-                temperature: 1.0,
-                top_k: 0,
-                seed: 0,
-            };
-            let (med, _) = median_time(clock, 1, if q { 2 } else { 5 }, &mut || {
-                let _ = generate(&model, &prompt, n_new, settings, |_| true);
-            });
-            r.insert(format!("{label}_chars_per_s"), json!(n_new as f64 / med));
-            r.insert(format!("{label}_s"), json!(med));
-        }
-
-        // Not in torch_gpt.py: generation that stays inside block_size (1-token prompt, block_size − 1
-        // new characters), i.e. pure KV-cache decode steps without the window rebuilds that
-        // gpt.py's cropping forces once the context is longer than block_size.
-        {
-            let n_in = t - 1;
-            let settings = SampleSettings {
-                temperature: 1.0,
-                top_k: 0,
-                seed: 0,
-            };
-            let (med, _) = median_time(clock, 1, if q { 3 } else { 10 }, &mut || {
-                let _ = generate(&model, &[0], n_in, settings, |_| true);
-            });
-            r.insert(
-                "gen_within_block_chars_per_s".into(),
-                json!(n_in as f64 / med),
-            );
-        }
-
-        for b in [16usize, 32] {
-            let mut trainer = Trainer::new(&model, nt);
-            let batch = Batch {
-                inputs: (0..b * t).map(|_| rng.below(v) as u32).collect(),
-                targets: (0..b * t).map(|_| rng.below(v) as u32).collect(),
-                b,
-                t,
-            };
-            let mut step = 0u64;
-            let mut failed = None;
-            let (med, _) = median_time(
-                clock,
-                if q { 1 } else { 3 },
-                if q { 3 } else { 10 },
-                &mut || {
-                    step += 1;
-                    if let Err(e) = trainer.step(&mut model, &batch, 1e-3, Some((1, step))) {
-                        failed = Some(e.to_string());
-                    }
-                },
-            );
-            if let Some(e) = failed {
-                return Err(format!("training step failed during the benchmark: {e}"));
-            }
-            r.insert(format!("train_b{b}_ms"), json!(med * 1e3));
-            r.insert(
-                format!("train_b{b}_tokens_per_s"),
-                json!((b * t) as f64 / med),
-            );
-            r.insert(
-                format!("train_b{b}_gflops"),
-                json!(3.0 * b as f64 * forward_flops(&cfg, t) / med / 1e9),
-            );
-        }
+        bench_forward(&mut r, &model, &x, q, clock);
+        bench_generation(&mut r, &model, &x, q, clock);
+        bench_training(&mut r, &mut model, &mut rng, nt, q, clock)?;
         log(Value::Object(r.clone()).to_string());
         runs.push(Value::Object(r));
     }
@@ -163,4 +80,95 @@ pub fn run_bench(
         "quick": q,
         "runs": runs,
     }))
+}
+
+type Report = serde_json::Map<String, Value>;
+
+/// One eval forward of block_size tokens.
+fn bench_forward(r: &mut Report, model: &Model, x: &[u32], q: bool, clock: &dyn Fn() -> f64) {
+    let cfg = model.config;
+    let t = x.len();
+    let mut state = RunState::new(&cfg);
+    let (reps_warm, reps) = if q { (5, 20) } else { (20, 100) };
+    let (med, best) = median_time(clock, reps_warm, reps, &mut || {
+        model.forward(&mut state, x, None, None);
+    });
+    r.insert("forward_b1_t128_ms".into(), json!(med * 1e3));
+    r.insert("forward_b1_t128_ms_min".into(), json!(best * 1e3));
+    r.insert("forward_tokens_per_s".into(), json!(t as f64 / med));
+    r.insert(
+        "forward_gflops".into(),
+        json!(forward_flops(&cfg, t) / med / 1e9),
+    );
+}
+
+/// gpt.py-style generation of 200 characters from a 1-token and a block_size-token prompt, and
+/// (not in torch_gpt.py) block_size − 1 characters from 1 token: pure KV-cache decode steps
+/// without the window rebuilds that gpt.py's cropping forces past block_size.
+fn bench_generation(r: &mut Report, model: &Model, x: &[u32], q: bool, clock: &dyn Fn() -> f64) {
+    let settings = SampleSettings {
+        temperature: 1.0,
+        top_k: 0,
+        seed: 0,
+    };
+    let n_new = 200;
+    for (label, prompt) in [("gen_from_1tok", &[0][..]), ("gen_from_128tok", x)] {
+        let (med, _) = median_time(clock, 1, if q { 2 } else { 5 }, &mut || {
+            let _ = generate(model, prompt, n_new, settings, |_| true);
+        });
+        r.insert(format!("{label}_chars_per_s"), json!(n_new as f64 / med));
+        r.insert(format!("{label}_s"), json!(med));
+    }
+    let n_in = x.len() - 1;
+    let (med, _) = median_time(clock, 1, if q { 3 } else { 10 }, &mut || {
+        let _ = generate(model, &[0], n_in, settings, |_| true);
+    });
+    r.insert(
+        "gen_within_block_chars_per_s".into(),
+        json!(n_in as f64 / med),
+    );
+}
+
+/// Training steps (dropout on) on random batches of 16 and 32 sequences with `nt` threads.
+fn bench_training(
+    r: &mut Report,
+    model: &mut Model,
+    rng: &mut Rng,
+    nt: usize,
+    q: bool,
+    clock: &dyn Fn() -> f64,
+) -> Result<(), String> {
+    let cfg = model.config;
+    let (t, v) = (cfg.block_size, cfg.vocab_size);
+    for b in [16usize, 32] {
+        let mut trainer = Trainer::new(model, nt);
+        let batch = Batch {
+            inputs: (0..b * t).map(|_| rng.below(v) as u32).collect(),
+            targets: (0..b * t).map(|_| rng.below(v) as u32).collect(),
+            b,
+            t,
+        };
+        let mut step = 0u64;
+        let mut failed = None;
+        let (warm, reps) = if q { (1, 3) } else { (3, 10) };
+        let (med, _) = median_time(clock, warm, reps, &mut || {
+            step += 1;
+            if let Err(e) = trainer.step(model, &batch, 1e-3, Some((1, step))) {
+                failed = Some(e.to_string());
+            }
+        });
+        if let Some(e) = failed {
+            return Err(format!("training step failed during the benchmark: {e}"));
+        }
+        r.insert(format!("train_b{b}_ms"), json!(med * 1e3));
+        r.insert(
+            format!("train_b{b}_tokens_per_s"),
+            json!((b * t) as f64 / med),
+        );
+        r.insert(
+            format!("train_b{b}_gflops"),
+            json!(3.0 * b as f64 * forward_flops(&cfg, t) / med / 1e9),
+        );
+    }
+    Ok(())
 }

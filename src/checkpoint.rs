@@ -9,7 +9,7 @@
 
 use crate::config::Config;
 use crate::model::{Model, ParamLayout, TensorSpec};
-use crate::tokenizer::Tokenizer;
+use crate::text::Tokenizer;
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, TensorInfo, TensorView};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -103,6 +103,19 @@ fn infer_config(st: &SafeTensors) -> Result<Config, CheckpointError> {
     })
 }
 
+/// The error for a file without a vocabulary (a gpt.py state dict) when none was supplied.
+/// Callers add how to supply one (the CLI names `--vocab-from`, the page its file input).
+pub const NO_VOCABULARY: &str =
+    "the file has no vocabulary (no \"vocab\" metadata, as in a gpt.py \
+     state dict): the training text is needed (its sorted set of characters is the vocabulary)";
+
+impl CheckpointError {
+    /// True for [`NO_VOCABULARY`]: the file loads once its training text is supplied.
+    pub fn is_missing_vocabulary(&self) -> bool {
+        self.0 == NO_VOCABULARY
+    }
+}
+
 /// Reads a checkpoint. `vocab` overrides (or, for gpt.py files, supplies) the vocabulary.
 /// Tensors other than the model's are an error unless their name starts with one of
 /// `extra_prefixes`; those are returned in [`Extras`].
@@ -115,97 +128,13 @@ pub fn load_with_extras(
         SafeTensors::read_metadata(bytes).map_err(|e| describe_safetensors_error(bytes, e))?;
     let st = SafeTensors::deserialize(bytes).map_err(|e| describe_safetensors_error(bytes, e))?;
     let metadata = header.metadata().clone().unwrap_or_default();
-
-    let (config, config_inferred) = match metadata.get("config") {
-        Some(json) => (
-            serde_json::from_str::<Config>(json).map_err(|e| {
-                CheckpointError(format!("metadata \"config\" is not a valid config: {e}"))
-            })?,
-            false,
-        ),
-        None => (infer_config(&st)?, true),
-    };
-    config
-        .validate()
-        .map_err(|e| CheckpointError(e.to_string()))?;
-
-    let tokenizer = match (vocab, metadata.get("vocab")) {
-        (Some(t), _) => t.clone(),
-        (None, Some(json)) => {
-            let entries: Vec<String> = serde_json::from_str(json).map_err(|e| {
-                CheckpointError(format!(
-                    "metadata \"vocab\" is not a JSON array of strings: {e}"
-                ))
-            })?;
-            Tokenizer::from_entries(&entries)
-                .map_err(|e| CheckpointError(format!("metadata \"vocab\": {e}")))?
-        }
-        (None, None) => {
-            return err(
-                "the file has no vocabulary (no \"vocab\" metadata): give the training text \
-                 with --vocab-from (gpt.py's sorted set of its characters)",
-            )
-        }
-    };
-    if tokenizer.vocab_size() != config.vocab_size {
-        return err(format!(
-            "the vocabulary has {} characters but the model's vocab_size is {}",
-            tokenizer.vocab_size(),
-            config.vocab_size
-        ));
-    }
-
-    // First check every tensor's name, dtype and shape against the config from the header
-    // alone, so that a file that does not match its config is refused before we allocate the
-    // parameters (a small file must not make us allocate up to MAX_PARAMS).
+    let (config, config_inferred) = read_config(&metadata, &st)?;
+    let tokenizer = read_vocabulary(&metadata, vocab, &config)?;
+    // Every tensor's name, dtype and shape is checked against the config from the header
+    // alone first, so that a file that does not match its config is refused before we allocate
+    // the parameters (a small file must not make us allocate up to MAX_PARAMS).
     let layout = ParamLayout::new(&config);
-    // Name → tensor, so a model with many tensors loads in linear time.
-    let by_name: HashMap<&str, &TensorSpec> = layout
-        .tensors
-        .iter()
-        .map(|t| (t.name.as_str(), t))
-        .collect();
-    let mut names = st.names();
-    names.sort_unstable();
-    names.retain(|n| !is_tril_buffer(n));
-    let mut views = Vec::with_capacity(names.len());
-    for name in names {
-        let view = st
-            .tensor(name)
-            .map_err(|e| CheckpointError(format!("tensor '{name}': {e}")))?;
-        let spec = by_name.get(name).copied();
-        if spec.is_some() || extra_prefixes.iter().any(|p| name.starts_with(p)) {
-            check_f32(name, &view)?;
-        }
-        if let Some(spec) = spec {
-            if view.shape() != spec.shape.as_slice() {
-                return err(format!(
-                    "tensor '{name}' has shape {:?}, expected {:?} for config {}",
-                    view.shape(),
-                    spec.shape,
-                    config_summary(&config)
-                ));
-            }
-        } else if !extra_prefixes.iter().any(|p| name.starts_with(p)) {
-            return err(format!(
-                "unexpected tensor '{name}' (not a parameter of config {})",
-                config_summary(&config)
-            ));
-        }
-        views.push((name, view, spec));
-    }
-    let seen: BTreeSet<&str> = views
-        .iter()
-        .filter_map(|(_, _, s)| s.map(|s| s.name.as_str()))
-        .collect();
-    if let Some(missing) = layout
-        .tensors
-        .iter()
-        .find(|t| !seen.contains(t.name.as_str()))
-    {
-        return err(format!("missing tensor '{}'", missing.name));
-    }
-
+    let views = check_tensors(&st, &layout, &config, extra_prefixes)?;
     let mut params = vec![0.0f32; layout.total];
     let mut extras = Extras::new();
     for (name, view, spec) in &views {
@@ -223,15 +152,125 @@ pub fn load_with_extras(
         layout,
         params,
     };
-    Ok((
-        Loaded {
-            model,
-            tokenizer,
-            metadata,
-            config_inferred,
-        },
-        extras,
-    ))
+    let loaded = Loaded {
+        model,
+        tokenizer,
+        metadata,
+        config_inferred,
+    };
+    Ok((loaded, extras))
+}
+
+/// The config from our metadata, or inferred from gpt.py's tensor shapes (then `true`).
+fn read_config(
+    metadata: &HashMap<String, String>,
+    st: &SafeTensors,
+) -> Result<(Config, bool), CheckpointError> {
+    let (config, inferred) = match metadata.get("config") {
+        Some(json) => (
+            serde_json::from_str::<Config>(json).map_err(|e| {
+                CheckpointError(format!("metadata \"config\" is not a valid config: {e}"))
+            })?,
+            false,
+        ),
+        None => (infer_config(st)?, true),
+    };
+    config
+        .validate()
+        .map_err(|e| CheckpointError(e.to_string()))?;
+    Ok((config, inferred))
+}
+
+/// The supplied vocabulary, else the file's; it must have `config.vocab_size` characters.
+fn read_vocabulary(
+    metadata: &HashMap<String, String>,
+    vocab: Option<&Tokenizer>,
+    config: &Config,
+) -> Result<Tokenizer, CheckpointError> {
+    let tokenizer = match (vocab, metadata.get("vocab")) {
+        (Some(t), _) => t.clone(),
+        (None, Some(json)) => {
+            let entries: Vec<String> = serde_json::from_str(json).map_err(|e| {
+                CheckpointError(format!(
+                    "metadata \"vocab\" is not a JSON array of strings: {e}"
+                ))
+            })?;
+            Tokenizer::from_entries(&entries)
+                .map_err(|e| CheckpointError(format!("metadata \"vocab\": {e}")))?
+        }
+        (None, None) => return err(NO_VOCABULARY),
+    };
+    if tokenizer.vocab_size() != config.vocab_size {
+        return err(format!(
+            "the vocabulary has {} characters but the model's vocab_size is {}",
+            tokenizer.vocab_size(),
+            config.vocab_size
+        ));
+    }
+    Ok(tokenizer)
+}
+
+/// A tensor of the file: its name, its view, and the parameter it fills (`None`: an extra).
+type FileTensor<'a> = (&'a str, TensorView<'a>, Option<&'a TensorSpec>);
+
+/// Every tensor of the file, checked: F32, a parameter of `layout` with its shape or an extra
+/// (name starting with one of `extra_prefixes`), and no parameter missing.
+fn check_tensors<'a>(
+    st: &'a SafeTensors<'a>,
+    layout: &'a ParamLayout,
+    config: &Config,
+    extra_prefixes: &[&str],
+) -> Result<Vec<FileTensor<'a>>, CheckpointError> {
+    // Name → tensor, so a model with many tensors loads in linear time.
+    let by_name: HashMap<&str, &TensorSpec> = layout
+        .tensors
+        .iter()
+        .map(|t| (t.name.as_str(), t))
+        .collect();
+    let mut names = st.names();
+    names.sort_unstable();
+    names.retain(|n| !is_tril_buffer(n));
+    let mut views = Vec::with_capacity(names.len());
+    for name in names {
+        let view = st
+            .tensor(name)
+            .map_err(|e| CheckpointError(format!("tensor '{name}': {e}")))?;
+        let spec = by_name.get(name).copied();
+        let extra = extra_prefixes.iter().any(|p| name.starts_with(p));
+        if spec.is_some() || extra {
+            check_f32(name, &view)?;
+        }
+        match spec {
+            Some(spec) if view.shape() != spec.shape.as_slice() => {
+                return err(format!(
+                    "tensor '{name}' has shape {:?}, expected {:?} for config {}",
+                    view.shape(),
+                    spec.shape,
+                    config_summary(config)
+                ))
+            }
+            None if !extra => {
+                return err(format!(
+                    "unexpected tensor '{name}' (not a parameter of config {})",
+                    config_summary(config)
+                ))
+            }
+            _ => {}
+        }
+        views.push((name, view, spec));
+    }
+    let seen: BTreeSet<&str> = views
+        .iter()
+        .filter_map(|(_, _, s)| s.map(|s| s.name.as_str()))
+        .collect();
+    if let Some(missing) = layout
+        .tensors
+        .iter()
+        .find(|t| !seen.contains(t.name.as_str()))
+    {
+        return err(format!("missing tensor '{}'", missing.name));
+    }
+    Ok(views)
 }
 
 /// Reads a model checkpoint (ours, or gpt.py's state dict with `vocab` supplied).
@@ -576,7 +615,11 @@ mod tests {
             })
             .collect();
         let bytes = safetensors::tensor::serialize(views, None).unwrap();
-        assert!(load(&bytes, None).unwrap_err().0.contains("--vocab-from"));
+        let e = load(&bytes, None).unwrap_err();
+        assert!(
+            e.is_missing_vocabulary() && e.0.contains("no vocabulary"),
+            "{e}"
+        );
         let l = load(&bytes, Some(&tok)).unwrap();
         assert!(l.config_inferred);
         assert_eq!(l.model.config, m.config);

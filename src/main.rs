@@ -5,8 +5,6 @@ fn main() {}
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli;
-#[cfg(not(target_arch = "wasm32"))]
-mod cli_bench;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {

@@ -1,6 +1,6 @@
 //! Sampling the next character: temperature, top-k, seeded.
 
-use crate::kv_cache::KvCache;
+use crate::model::KvCache;
 use crate::model::{InputError, Model};
 use crate::rng::Rng;
 

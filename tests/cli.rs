@@ -327,6 +327,8 @@ fn bad_inputs_fail_cleanly() {
     assert!(fails(&["forward", "--weights", s(&w), "--ids", "1,999"])
         .contains("outside the vocabulary"));
     assert!(fails(&["forward", "--weights", s(&w), "--ids", "1,x"]).contains("not a token id"));
+    // An empty id is an error, not skipped (exit 1 with a message naming it).
+    assert!(fails(&["forward", "--weights", s(&w), "--ids", "1,,2"]).contains("empty token id"));
     assert!(fails(&["forward", "--weights", s(&w), "--text", "abc"]).contains("empty"));
     fails(&["sample", "--weights", s(&w), "--temperature", "-1"]);
     fails(&[

@@ -5,7 +5,7 @@
 use kgpt::config::Config;
 use kgpt::model::Model;
 use kgpt::sample::{generate, SampleSettings};
-use kgpt::tokenizer::Tokenizer;
+use kgpt::text::Tokenizer;
 use kgpt::train::{sample_batch, Trainer};
 use std::process::Command;
 

@@ -10,7 +10,7 @@ mod kgpt_cli;
 use kgpt::checkpoint;
 use kgpt::config::Config;
 use kgpt::model::Model;
-use kgpt::tokenizer::Tokenizer;
+use kgpt::text::Tokenizer;
 use kgpt_cli::kgpt;
 use serde_json::{json, Map, Value};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -434,7 +434,7 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
                     .unwrap()
                     .remove("vocab");
             }),
-            "--vocab-from",
+            "no vocabulary",
         ),
     ]
 }

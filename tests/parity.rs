@@ -3,7 +3,8 @@
 //! `wasm-pack test --headless --firefox`, in the browser (fixtures are embedded).
 
 use kgpt::checkpoint;
-use kgpt::tokenizer::Tokenizer;
+use kgpt::model::Model;
+use kgpt::text::Tokenizer;
 use kgpt::train::{Batch, Trainer};
 use safetensors::tensor::SafeTensors;
 
@@ -46,32 +47,41 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
 }
 
 /// Forward (logits, attention, loss) for every case; gradients and AdamW when present.
-fn check(weights: &[u8], expected: &[u8], vocab: Option<&Tokenizer>, full: bool) {
-    let loaded = checkpoint::load(weights, vocab).expect("fixture weights load");
-    let model = &loaded.model;
+/// The forward (logits, attention, loss of every `caseK`), the gradients (`grad.*`) and three
+/// AdamW steps (`adamw3.*`) of the fixture `weights` match PyTorch's `expected` outputs.
+fn forward_gradients_and_adamw_match(weights: &[u8], expected: &[u8]) {
+    let model = checkpoint::load(weights, None)
+        .expect("fixture weights load")
+        .model;
     let exp = SafeTensors::deserialize(expected).expect("expected outputs");
+    forward_matches(&model, &exp);
+    gradients_and_adamw_match(&model, &exp);
+}
+
+/// Logits, attention and loss of every `caseK` of `exp` match the model's eval forward.
+fn forward_matches(model: &Model, exp: &SafeTensors) {
     let mut cases = 0;
     for k in 0.. {
         let key = format!("case{k}");
         if exp.tensor(&format!("{key}.ids")).is_err() {
             break;
         }
-        let x = ids(&exp, &format!("{key}.ids"));
-        let y = ids(&exp, &format!("{key}.targets"));
+        let x = ids(exp, &format!("{key}.ids"));
+        let y = ids(exp, &format!("{key}.targets"));
         let out = model.forward_eval(&x, Some(&y)).expect("forward");
         assert_close(
             &format!("{key} logits"),
             &out.logits,
-            &f32s(&exp, &format!("{key}.logits")),
+            &f32s(exp, &format!("{key}.logits")),
             TOL,
         );
         assert_close(
             &format!("{key} attention"),
             &out.attention,
-            &f32s(&exp, &format!("{key}.attention")),
+            &f32s(exp, &format!("{key}.attention")),
             TOL,
         );
-        let loss = f32s(&exp, &format!("{key}.loss"))[0];
+        let loss = f32s(exp, &format!("{key}.loss"))[0];
         assert!(
             (out.loss.unwrap() - loss).abs() <= TOL,
             "{key} loss {:?} vs {loss}",
@@ -80,30 +90,31 @@ fn check(weights: &[u8], expected: &[u8], vocab: Option<&Tokenizer>, full: bool)
         cases += 1;
     }
     assert!(cases >= 3, "expected at least 3 cases, found {cases}");
-    if !full {
-        return;
-    }
+}
+
+/// The batch gradients and three AdamW steps (lr 1e-3) match `grad.*` and `adamw3.*` of `exp`.
+fn gradients_and_adamw_match(model: &Model, exp: &SafeTensors) {
     let t = model.config.block_size;
     let batch = Batch {
-        inputs: ids(&exp, "grad.ids"),
-        targets: ids(&exp, "grad.targets"),
+        inputs: ids(exp, "grad.ids"),
+        targets: ids(exp, "grad.targets"),
         b: 2,
         t,
     };
     let mut trainer = Trainer::new(model, 1);
     let loss = trainer.compute_grads(model, &batch, None).unwrap();
-    assert!((loss - f32s(&exp, "grad.loss")[0]).abs() <= TOL);
+    assert!((loss - f32s(exp, "grad.loss")[0]).abs() <= TOL);
     for spec in &model.layout.tensors {
         assert_close(
             &format!("grad {}", spec.name),
             &trainer.grads[spec.range()],
-            &f32s(&exp, &format!("grad.{}", spec.name)),
+            &f32s(exp, &format!("grad.{}", spec.name)),
             TOL,
         );
     }
     let mut m = model.clone();
     let mut trainer = Trainer::new(&m, 1);
-    let want_losses = f32s(&exp, "adamw3.losses");
+    let want_losses = f32s(exp, "adamw3.losses");
     for (i, want) in want_losses.iter().enumerate() {
         let info = trainer.step(&mut m, &batch, 1e-3, None).unwrap();
         assert!(
@@ -116,7 +127,7 @@ fn check(weights: &[u8], expected: &[u8], vocab: Option<&Tokenizer>, full: bool)
         assert_close(
             &format!("adamw3 {}", spec.name),
             &m.params[spec.range()],
-            &f32s(&exp, &format!("adamw3.{}", spec.name)),
+            &f32s(exp, &format!("adamw3.{}", spec.name)),
             TOL,
         );
     }
@@ -126,28 +137,28 @@ fn check(weights: &[u8], expected: &[u8], vocab: Option<&Tokenizer>, full: bool)
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn tiny_gpt_init() {
     let (w, e) = fixture!("tiny_gpt");
-    check(w, e, None, true);
+    forward_gradients_and_adamw_match(w, e);
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn tiny_stress_init() {
     let (w, e) = fixture!("tiny_stress");
-    check(w, e, None, true);
+    forward_gradients_and_adamw_match(w, e);
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn product_gpt_init() {
     let (w, e) = fixture!("product_gpt");
-    check(w, e, None, true);
+    forward_gradients_and_adamw_match(w, e);
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn product_stress_init() {
     let (w, e) = fixture!("product_stress");
-    check(w, e, None, true);
+    forward_gradients_and_adamw_match(w, e);
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
@@ -159,5 +170,7 @@ fn gpt_py_state_dict_with_tril_buffers() {
     let vocab = Tokenizer::from_text(include_str!("fixtures/gptpy_vocab.txt"));
     let loaded = checkpoint::load(w, Some(&vocab)).unwrap();
     assert!(loaded.config_inferred);
-    check(w, e, Some(&vocab), false);
+    // gpt.py's own file: the forward (the fixture has no gradients).
+    let exp = SafeTensors::deserialize(e).expect("expected outputs");
+    forward_matches(&loaded.model, &exp);
 }

@@ -4,13 +4,13 @@
 //! file runs in a few seconds; failures are shrunk to a minimal input by proptest.
 #![cfg(not(target_arch = "wasm32"))]
 
-use kgpt::akshara::{segment, segment_chars};
 use kgpt::checkpoint;
 use kgpt::config::Config;
 use kgpt::model::Model;
 use kgpt::rng::Rng;
-use kgpt::tokenizer::{nfc, Tokenizer};
-use kgpt::translit::latin_to_kannada;
+use kgpt::text::akshara::{segment, segment_chars};
+use kgpt::text::translit::latin_to_kannada;
+use kgpt::text::{nfc, Tokenizer};
 use proptest::prelude::*;
 
 /// Chars that exercise the tokenizer and the segmenter: the whole Kannada block (with the

@@ -4,7 +4,7 @@
 
 use kgpt::config::Config;
 use kgpt::model::Model;
-use kgpt::tokenizer::Tokenizer;
+use kgpt::text::Tokenizer;
 use kgpt::train::{sample_batch, Trainer};
 
 #[cfg(target_arch = "wasm32")]

@@ -3,7 +3,7 @@
 //! scopes all, matrices and linear. Runs natively and in Firefox (`wasm-pack test`).
 
 use kgpt::checkpoint;
-use kgpt::optim::DecayScope;
+use kgpt::train::adamw::DecayScope;
 use kgpt::train::{Batch, Trainer};
 use safetensors::tensor::SafeTensors;
 

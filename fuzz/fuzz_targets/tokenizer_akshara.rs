@@ -5,8 +5,8 @@
 //! separator, the same text does both).
 #![no_main]
 
-use kgpt::akshara::{display_label, segment, segment_chars};
-use kgpt::tokenizer::{nfc, Tokenizer};
+use kgpt::text::akshara::{display_label, segment, segment_chars};
+use kgpt::text::{nfc, Tokenizer};
 use libfuzzer_sys::fuzz_target;
 
 fn check_segments(text: &str) {

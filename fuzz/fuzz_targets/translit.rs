@@ -4,8 +4,8 @@
 //! (every Latin letter left is unmapped); text with no mappable char passes through unchanged.
 #![no_main]
 
-use kgpt::akshara::segment;
-use kgpt::translit::latin_to_kannada;
+use kgpt::text::akshara::segment;
+use kgpt::text::translit::latin_to_kannada;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -53,8 +53,6 @@ pub(crate) trait Simd: Copy {
             }
         }
     }
-    /// [`super::body::gemm_body`], out of line (one copy per instruction set).
-    fn gemm(self, g: super::body::Gemm<'_>);
     /// `e^x` per lane (within about 2 ulp; results below ~1e-38 may flush to 0, −∞ gives 0).
     fn exp(self, x: Self::V) -> Self::V;
 }
@@ -75,7 +73,12 @@ const EXP_P: [f32; 6] = [
 ];
 
 /// Plain arrays of 8 lanes: the reference implementation (no fused multiply-add, libm `exp`).
+/// (On wasm with simd128 only the tests use it.)
 #[derive(Clone, Copy, Debug, Default)]
+#[cfg_attr(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    allow(dead_code)
+)]
 pub(crate) struct Portable;
 
 impl Simd for Portable {
@@ -132,10 +135,6 @@ impl Simd for Portable {
     #[inline(always)]
     fn hmax(self, v: [f32; 8]) -> f32 {
         v.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b))
-    }
-    #[inline(never)]
-    fn gemm(self, g: super::body::Gemm<'_>) {
-        super::body::gemm_body(self, g)
     }
     #[inline(always)]
     unsafe fn hsum8_add_store(self, v: [[f32; 8]; 8], add: *const f32, out: *mut f32) {
@@ -288,16 +287,6 @@ mod avx2 {
             }
         }
         #[inline(always)]
-        fn gemm(self, g: super::super::body::Gemm<'_>) {
-            #[target_feature(enable = "avx2,fma")]
-            #[inline(never)]
-            fn imp(s: Avx2, g: super::super::body::Gemm<'_>) {
-                super::super::body::gemm_body(s, g)
-            }
-            // SAFETY: an `Avx2` token exists only if AVX2 and FMA were detected.
-            unsafe { imp(self, g) }
-        }
-        #[inline(always)]
         unsafe fn hsum8_add_store(self, v: [__m256; 8], add: *const f32, out: *mut f32) {
             // SAFETY: the caller guarantees 8 floats at add and out; AVX present (impl comment).
             // hadd tree: lanes 0-3 of t[0] hold the low-half sums of v0..v3, lanes 4-7 their
@@ -408,10 +397,6 @@ mod wasm128 {
             let s = f32x4_pmax(v, i32x4_shuffle::<2, 3, 0, 1>(v, v));
             let s = f32x4_pmax(s, i32x4_shuffle::<1, 0, 3, 2>(s, s));
             f32x4_extract_lane::<0>(s)
-        }
-        #[inline(never)]
-        fn gemm(self, g: super::super::body::Gemm<'_>) {
-            super::super::body::gemm_body(self, g)
         }
         #[inline(always)]
         unsafe fn hsum8_add_store(self, v: [v128; 8], add: *const f32, out: *mut f32) {

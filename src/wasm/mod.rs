@@ -27,18 +27,18 @@ use wasm_bindgen::prelude::*;
 
 /// The core items this API wraps, in one place (the only lines to touch when the core moves).
 mod lib {
-    pub use crate::akshara::{display_label, segment_chars};
     pub use crate::bench::{run_bench, BenchOptions};
     pub use crate::checkpoint;
     pub use crate::config::Config;
     pub use crate::kernels::{kernel_name, softmax_inplace};
-    pub use crate::kv_cache::KvCache;
+    pub use crate::model::KvCache;
     pub use crate::model::{Model, RunState};
     pub use crate::rng::Rng;
     pub use crate::sample::sample_next;
-    pub use crate::tokenizer::{nfc, Tokenizer};
+    pub use crate::text::akshara::{display_label, segment_chars};
+    pub use crate::text::translit::{latin_to_kannada, mapping_table};
+    pub use crate::text::{nfc, Tokenizer};
     pub use crate::train::{sample_batch, TrainError, Trainer};
-    pub use crate::translit::{latin_to_kannada, mapping_table};
 }
 
 #[wasm_bindgen(start)]

@@ -86,7 +86,7 @@ fn is_dependent_sign(c: char) -> bool {
 /// and the last ends at `chars.len()` (no ranges for empty input).
 ///
 /// ```
-/// use kgpt::akshara::segment_chars;
+/// use kgpt::text::akshara::segment_chars;
 /// let chars: Vec<char> = "ಕನ್ನಡ!".chars().collect();
 /// assert_eq!(segment_chars(&chars), vec![0..1, 1..4, 4..5, 5..6]);
 /// assert!(segment_chars(&[]).is_empty());
@@ -155,7 +155,7 @@ fn consonant_cluster_end(chars: &[char], start: usize) -> usize {
 /// Convenience: the aksharas of a `&str` as `String`s (their concatenation is the input).
 ///
 /// ```
-/// use kgpt::akshara::segment;
+/// use kgpt::text::akshara::segment;
 /// assert_eq!(segment("ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ"), ["ಜ್ಞಾ", "ನ", "ವೇ", " ", "ಶ್ರೇ", "ಷ್ಠ"]);
 /// assert_eq!(segment("ಕನ್ನಡ"), ["ಕ", "ನ್ನ", "ಡ"]);
 /// ```
@@ -172,7 +172,7 @@ pub fn segment(text: &str) -> Vec<String> {
 /// returned unchanged.
 ///
 /// ```
-/// use kgpt::akshara::display_label;
+/// use kgpt::text::akshara::display_label;
 /// assert_eq!(display_label("ಾ"), "◌ಾ");
 /// assert_eq!(display_label("ಕಾ"), "ಕಾ");
 /// assert_eq!(display_label(" "), " ");

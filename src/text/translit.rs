@@ -44,7 +44,7 @@
 //!   as `q`, already-Kannada text, any other Unicode) passes through unchanged.
 //!
 //! ```
-//! use kgpt::translit::latin_to_kannada;
+//! use kgpt::text::translit::latin_to_kannada;
 //! assert_eq!(latin_to_kannada("j~nAnavE shrEShTha"), "ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ");
 //! assert_eq!(latin_to_kannada("beMgaLUru"), "ಬೆಂಗಳೂರು");
 //! ```
@@ -142,7 +142,7 @@ const TABLE: &[(&str, &str, &str)] = &[
 /// unchanged. See the [module documentation](self) for the conventions.
 ///
 /// ```
-/// use kgpt::translit::latin_to_kannada;
+/// use kgpt::text::translit::latin_to_kannada;
 /// assert_eq!(latin_to_kannada("kannaDa"), "ಕನ್ನಡ");
 /// assert_eq!(latin_to_kannada("kannaD"), "ಕನ್ನಡ್"); // final bare consonant: virama
 /// assert_eq!(latin_to_kannada("namaskAra!"), "ನಮಸ್ಕಾರ!");
@@ -199,7 +199,7 @@ pub fn latin_to_kannada(input: &str) -> String {
 /// consonant.
 ///
 /// ```
-/// use kgpt::translit::mapping_table;
+/// use kgpt::text::translit::mapping_table;
 /// let table = mapping_table();
 /// assert!(table.contains(&("kh", "ಖ", "kha")));
 /// assert!(table.iter().any(|&(latin, kannada, _)| latin == "A" && kannada == "ಆ"));

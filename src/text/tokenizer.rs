@@ -7,26 +7,9 @@
 //! vocabulary is skipped, and reported in [`Encoded::unknown`] with its position (index in the
 //! NFC-normalised text, in characters), so a caller can show "3 characters skipped" and mark them.
 
+use super::nfc;
 use std::collections::HashMap;
 use std::fmt;
-
-/// NFC-normalises `text` (composed form: decomposed vowel signs become their precomposed letters).
-#[cfg(not(target_arch = "wasm32"))]
-pub fn nfc(text: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    text.nfc().collect()
-}
-
-/// NFC-normalises `text` with the JavaScript engine's `String.prototype.normalize`: the
-/// browser already carries the Unicode tables, so the wasm module does not ship its own
-/// (~100 KB smaller).
-#[cfg(target_arch = "wasm32")]
-pub fn nfc(text: &str) -> String {
-    if text.is_ascii() {
-        return text.to_string(); // ASCII is always in NFC; skip the round trip to JS
-    }
-    String::from(js_sys::JsString::from(text).normalize("NFC"))
-}
 
 /// A character of the input that is not in the vocabulary, and where it was.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,7 +48,7 @@ impl Tokenizer {
     /// gpt.py's rule: the sorted set of the characters of `text` (after NFC).
     ///
     /// ```
-    /// let tok = kgpt::tokenizer::Tokenizer::from_text("ಕನ್ನಡ");
+    /// let tok = kgpt::text::Tokenizer::from_text("ಕನ್ನಡ");
     /// assert_eq!(tok.chars(), &['ಕ', 'ಡ', 'ನ', '್']);
     /// assert_eq!(tok.encode("ನಡ").ids, vec![2, 1]);
     /// ```

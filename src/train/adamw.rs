@@ -26,7 +26,7 @@ impl DecayScope {
     /// True when the tensor `spec` (a gpt.py state-dict entry) is decayed under this scope.
     ///
     /// ```
-    /// use kgpt::{optim::DecayScope, Config, model::ParamLayout};
+    /// use kgpt::{train::adamw::DecayScope, Config, model::ParamLayout};
     /// let layout = ParamLayout::new(&Config { vocab_size: 10, n_embd: 8, n_head: 2, n_layer: 1, block_size: 4, dropout: 0.0 });
     /// let decayed = |s: DecayScope| layout.tensors.iter().filter(|t| s.decays(t)).map(|t| t.name.as_str()).collect::<Vec<_>>();
     /// assert_eq!(decayed(DecayScope::All).len(), layout.tensors.len());
