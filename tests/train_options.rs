@@ -84,6 +84,7 @@ fn bad_weight_decay_is_refused_with_the_flag_named() {
         "--weight-decay=-0.1",
         "--weight-decay=NaN",
         "--weight-decay=inf",
+        "--weight-decay=1.5",
         "--weight-decay=200",
     ] {
         let mut args = vec!["train", "--data", s(&data), "--out", s(&dir), wd];
