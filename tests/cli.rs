@@ -2,7 +2,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 mod kgpt_cli;
-use kgpt_cli::{fails, ok, s, tmp};
+use kgpt_cli::{fails, init_tiny, ok, s, tmp};
 use std::path::{Path, PathBuf};
 
 const TEXT: &str = "ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ. ಕನ್ನಡ ನಾಡು ಕನ್ನಡ ನುಡಿ.\n";
@@ -18,21 +18,7 @@ fn corpus(dir: &Path) -> PathBuf {
 fn tiny_weights(dir: &Path) -> (PathBuf, PathBuf) {
     let data = corpus(dir);
     let w = dir.join("w.safetensors");
-    ok(&[
-        "init",
-        "--vocab-from",
-        s(&data),
-        "--n-embd",
-        "8",
-        "--n-head",
-        "2",
-        "--n-layer",
-        "1",
-        "--block-size",
-        "4",
-        "--out",
-        s(&w),
-    ]);
+    init_tiny(&data, "4", &w);
     (data, w)
 }
 

@@ -3,7 +3,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 mod kgpt_cli;
-use kgpt_cli::{fails, ok, s, tmp};
+use kgpt_cli::{fails, init_tiny, ok, s, tmp};
 use std::path::Path;
 
 const TEXT: &str = "ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ. ಕನ್ನಡ ನಾಡು ಕನ್ನಡ ನುಡಿ.\n";
@@ -115,21 +115,7 @@ fn eval_reports_one_total_over_characters_aksharas_and_bytes() {
     // (the first, ಜ್ಞಾ, holds predicted characters), 208 − 3 bytes (the first character's).
     std::fs::write(&data, TEXT.repeat(2)).unwrap();
     let w = dir.join("w.safetensors");
-    ok(&[
-        "init",
-        "--vocab-from",
-        s(&data),
-        "--n-embd",
-        "8",
-        "--n-head",
-        "2",
-        "--n-layer",
-        "1",
-        "--block-size",
-        "16",
-        "--out",
-        s(&w),
-    ]);
+    init_tiny(&data, "16", &w);
     let out = ok(&["eval", "--weights", s(&w), "--data", s(&data), "--json"]);
     let j: serde_json::Value = serde_json::from_str(&out).expect("json");
     let num = |k: &str| j[k].as_f64().unwrap_or_else(|| panic!("{k} in {out}"));

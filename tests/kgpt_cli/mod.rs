@@ -47,6 +47,26 @@ pub fn tmp(name: &str) -> PathBuf {
     dir
 }
 
+/// `kgpt init` of a tiny model (C=8, H=2, L=1, the given block size) whose vocabulary is the
+/// characters of `vocab_from`, written to `out`.
+pub fn init_tiny(vocab_from: &Path, block_size: &str, out: &Path) {
+    ok(&[
+        "init",
+        "--vocab-from",
+        s(vocab_from),
+        "--n-embd",
+        "8",
+        "--n-head",
+        "2",
+        "--n-layer",
+        "1",
+        "--block-size",
+        block_size,
+        "--out",
+        s(out),
+    ]);
+}
+
 /// A path as a command-line argument.
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
