@@ -22,7 +22,7 @@ describe("offline and benchmark", () => {
     const modules = (dir) => readdirSync(join(ROOT, "www", dir)).filter((f) => f.endsWith(".js")).map((f) => `/${dir ? `${dir}/` : ""}${f}`);
     const pageModules = [...modules(""), ...modules("panels")].filter((p) => p !== "/sw.js");
     assert.ok(pageModules.includes("/panels/heads.js") && pageModules.includes("/protocol.js"), pageModules.join(" "));
-    for (const p of ["/", ...pageModules, "/pkg/kgpt.js", "/pkg/kgpt_bg.wasm", "/weights/kannada-gpt.safetensors", "/fonts/noto-sans-kannada-kannada-400-normal.woff2"]) {
+    for (const p of ["/", ...pageModules, "/pkg/kgpt.js", "/pkg/kgpt_bg.wasm", "/pkg-relaxed/kgpt.js", "/pkg-relaxed/kgpt_bg.wasm", "/weights/kannada-gpt.safetensors", "/fonts/noto-sans-kannada-kannada-400-normal.woff2"]) {
       assert.ok(cached.includes(p), `${p} cached (have ${cached.join(" ")})`);
     }
     await page.context().setOffline(true);
