@@ -56,18 +56,16 @@ rustup target list --installed 2>/dev/null | grep -qx 'wasm32-unknown-unknown' \
 
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"
 
-# The rustflags of the relaxed build. A RUSTFLAGS variable replaces the target's rustflags from
-# .cargo/config.toml, so this is the full list: config.toml's plus relaxed-simd. It builds in its
-# own target dir so the two builds do not invalidate each other's cache.
-RELAXED_RUSTFLAGS='--cfg getrandom_backend="wasm_js" -C target-feature=+simd128,+relaxed-simd'
+# shellcheck source=scripts/wasm-relaxed.env
+. "$ROOT/scripts/wasm-relaxed.env"   # RELAXED_RUSTFLAGS, RELAXED_TARGET_SUBDIR
 grep -q 'getrandom_backend="wasm_js"' .cargo/config.toml && grep -q 'target-feature=+simd128' .cargo/config.toml \
-    || die ".cargo/config.toml's wasm32 rustflags changed: update RELAXED_RUSTFLAGS here to match"
+    || die ".cargo/config.toml's wasm32 rustflags changed: update RELAXED_RUSTFLAGS in scripts/wasm-relaxed.env to match"
 
 # build_one KERNEL OUT: KERNEL is simd128 or relaxed.
 build_one() {
     local kernel="$1" out="$2" target_dir="$TARGET_DIR" opt_features=""
     if [ "$kernel" = relaxed ]; then
-        target_dir="$TARGET_DIR/relaxed"
+        target_dir="$TARGET_DIR/$RELAXED_TARGET_SUBDIR"
         opt_features="--enable-relaxed-simd"
     fi
     local wasm_in="$target_dir/wasm32-unknown-unknown/release/kgpt.wasm"
