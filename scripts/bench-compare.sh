@@ -72,9 +72,9 @@ relaxed = next((b for b in wasm.get("builds", []) if "relaxed" in b["kernels"]),
 wr1 = run(relaxed["reports"][0], 1) if relaxed else None
 
 rows = []  # (figure, pytorch, ours, ratio text, target text, met)
-def lower(fig, key, ours, base, tgt, unit="ms"):
+def lower(fig, key, ours, base, tgt, unit="ms", base_name=""):
     r = ours[key] / base[key]
-    rows.append((fig, f"{base[key]:.2f} {unit}", f"{ours[key]:.2f} {unit}", f"{r:.2f} ×", f"≤ {tgt} ×", r <= tgt))
+    rows.append((fig, f"{base_name}{base[key]:.2f} {unit}", f"{ours[key]:.2f} {unit}", f"{r:.2f} ×", f"≤ {tgt} ×", r <= tgt))
 def higher(fig, key, ours, base, tgt, unit):
     r = ours[key] / base[key]
     rows.append((fig, f"{base[key]:,.0f} {unit}", f"{ours[key]:,.0f} {unit}", f"{r:.1f} ×",
@@ -92,7 +92,12 @@ higher("wasm generation, 128-token prompt vs PyTorch 1 thread", "gen_from_128tok
 higher("wasm training B16 T128 vs PyTorch native 1 thread", "train_b16_tokens_per_s", w1, t1, 1, "tok/s")
 if wr1:
     lower("wasm relaxed SIMD (Node) forward B1 T128 vs PyTorch native 1 thread", "forward_b1_t128_ms", wr1, t1, 0.4)
-    higher("wasm relaxed SIMD training B16 T128 vs PyTorch native 1 thread", "train_b16_tokens_per_s", wr1, t1, 1, "tok/s")
+    higher("wasm relaxed SIMD (Node) training B16 T128 vs PyTorch native 1 thread", "train_b16_tokens_per_s", wr1, t1, 1, "tok/s")
+# the browser-speed issue's target: wasm forward within 2.5 × kgpt's own native forward
+lower("wasm (Node) forward B1 T128 vs kgpt native 1 thread", "forward_b1_t128_ms", w1, n1, 2.5, base_name="native ")
+if wr1:
+    lower("wasm relaxed SIMD (Node) forward B1 T128 vs kgpt native 1 thread", "forward_b1_t128_ms", wr1, n1, 2.5,
+          base_name="native ")
 
 def cpu():
     try:
@@ -110,11 +115,13 @@ def cmd(*a):
 lines = []
 lines.append(f"Machine: {cpu()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}; "
              f"PyTorch {torch.get('torch', '?')} (Python {torch.get('python', '?')}), kgpt kernels "
-             f"`{native.get('kernels')}` native / `{wasm.get('kernels')}` wasm, Node {wasm.get('node')}, "
+             f"`{native.get('kernels')}` native / "
+             + " and ".join(f"`{b['kernels']}`" for b in wasm.get("builds", [{"kernels": wasm.get("kernels")}]))
+             + f" wasm, Node {wasm.get('node')}, "
              f"{cmd('rustc', '--version')}. Vocabulary {native['config']['vocab_size']}, T = 128."
              + (" **--quick run (few repetitions).**" if quick else ""))
 lines.append("")
-lines.append("| figure | PyTorch | ours | ratio | target | met |")
+lines.append("| figure | PyTorch (or the base named) | ours | ratio | target | met |")
 lines.append("|---|---:|---:|---:|---:|:---:|")
 for fig, b, o, r, tgt, met in rows:
     mark = "—" if met is None else ("yes" if met else "**no**")
@@ -124,7 +131,8 @@ lines.append(f"wasm size: {wasm.get('wasm_bytes', 0) / 1024:.1f} KB ({wasm.get('
              "for the Node build; the page keystroke target (p95 ≤ 16 ms) is measured by the e2e test, not here.")
 rel = wasm.get("relaxed_vs_simd128")
 if rel:
-    names = {"forward_b1_t128_ms": "forward B1 T128 time", "train_b16_tokens_per_s": "training B16 tokens/s",
+    names = {"forward_b1_t128_ms": "forward B1 T128 time", "forward_b1_t128_ms_min": "fastest forward",
+             "train_b16_tokens_per_s": "training B16 tokens/s",
              "train_b32_tokens_per_s": "training B32 tokens/s", "gen_from_1tok_chars_per_s": "generation chars/s"}
     rounds = len(relaxed["reports"])
     lines.append("")

@@ -129,7 +129,7 @@ const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const RATIO_KEYS = ["forward_b1_t128_ms", "gen_from_1tok_chars_per_s", "gen_from_128tok_chars_per_s", "train_b16_tokens_per_s", "train_b32_tokens_per_s"];
+const RATIO_KEYS = ["forward_b1_t128_ms", "forward_b1_t128_ms_min", "gen_from_1tok_chars_per_s", "gen_from_128tok_chars_per_s", "train_b16_tokens_per_s", "train_b32_tokens_per_s"];
 /** Per key: the median, min and max over rounds of b's figure / base's figure (same round). */
 function ratios(b, base) {
   const out = {};
