@@ -3,8 +3,8 @@
 // the relaxed module matches the PyTorch fixtures (tests/fixtures, ≤ 1e-4) in Chromium and under
 // Node 20 with --experimental-wasm-relaxed-simd, where the relaxed-SIMD probe must also fail
 // without the flag. Training (gradients + AdamW) of the two builds agrees step by step; the
-// PyTorch gradient and AdamW fixtures themselves are checked for the relaxed build by
-// `wasm-pack test --headless --chrome` with the relaxed RUSTFLAGS (scripts/test-all.sh).
+// PyTorch gradient and AdamW fixtures themselves (tests/parity.rs) are checked for the relaxed
+// build by `wasm-pack test --headless --chrome` with the relaxed RUSTFLAGS (scripts/test-all.sh).
 //
 //   node --test tests/e2e/relaxed-simd.test.mjs      (after scripts/build-wasm.sh)
 
