@@ -109,6 +109,31 @@ function assertMatchesFixtures(result, t) {
   t.diagnostic(`${result.kernel}: max abs diff vs PyTorch: logits ${worst.logits.toExponential(1)}, attention ${worst.attention.toExponential(1)}, loss ${worst.loss.toExponential(1)}`);
 }
 
+/**
+ * Runs in the page (or under Node): four training steps (B8, lr 1e-3, seed 7, dropout on) of
+ * the product_gpt fixture on `text` with `pkg`, then a forward; self-contained (serialised).
+ */
+function trainSteps(pkg, weightsB64, text) {
+  const m = pkg.Model.fromSafetensors(Uint8Array.from(atob(weightsB64), (c) => c.charCodeAt(0)));
+  m.setTrainingText(text, 7);
+  const losses = [];
+  for (let i = 0; i < 4; i++) losses.push(m.trainStep(8, 1e-3));
+  const logits = Array.from(m.forward(Uint32Array.from({ length: 64 }, (_, i) => (i * 7) % 89)).logits());
+  m.free();
+  return { kernel: pkg.kernelName(), losses, logits };
+}
+
+/** The relaxed and simd128 runs of `trainSteps` agree to TOL, and training lowered the loss. */
+function assertTrainingAgrees([relaxed, simd], t) {
+  assert.deepEqual([relaxed.kernel, simd.kernel], ["wasm-simd128+relaxed", "wasm-simd128"]);
+  relaxed.losses.forEach((l, i) => assert.ok(Math.abs(l - simd.losses[i]) <= TOL, `step ${i}: ${l} vs ${simd.losses[i]}`));
+  let d = 0;
+  relaxed.logits.forEach((x, i) => (d = Math.max(d, Math.abs(x - simd.logits[i]))));
+  assert.ok(d <= TOL, `logits after 4 steps: max abs diff ${d}`);
+  assert.ok(relaxed.losses[3] < relaxed.losses[0], `training lowers the loss: ${relaxed.losses}`);
+  t.diagnostic(`losses relaxed ${relaxed.losses.map((l) => l.toFixed(6))}, simd128 ${simd.losses.map((l) => l.toFixed(6))}; logits max diff ${d.toExponential(1)}`);
+}
+
 /** A same-origin page without the viewer (no workers of its own), to import the packages into. */
 async function blankPage() {
   const page = await newPage(env.browser);
@@ -148,34 +173,20 @@ describe("relaxed SIMD build", () => {
     await page.context().close();
   });
 
-  test("training: the relaxed and simd128 builds agree step by step (losses and weights ≤ 1e-4)", async (t) => {
+  test("training: the relaxed and simd128 builds agree step by step in Chromium (losses, logits ≤ 1e-4)", async (t) => {
     const page = await blankPage();
-    const weights = readFileSync(join(FIXTURES, "product_gpt.safetensors")).toString("base64");
-    const runs = await page.evaluate(async (w) => {
+    await page.evaluate((w) => (window.trainingWeights = w), readFileSync(join(FIXTURES, "product_gpt.safetensors")).toString("base64"));
+    const runs = await page.evaluate(`(async () => {
       const text = await (await fetch("/data/proverbs.txt")).text();
-      const bytes = Uint8Array.from(atob(w), (c) => c.charCodeAt(0));
       const out = [];
       for (const path of ["/pkg-relaxed/kgpt.js", "/pkg/kgpt.js"]) {
         const pkg = await import(path);
         await pkg.default();
-        const m = pkg.Model.fromSafetensors(bytes);
-        m.setTrainingText(text, 7);
-        const losses = [];
-        for (let i = 0; i < 4; i++) losses.push(m.trainStep(8, 1e-3));
-        const logits = Array.from(m.forward(Uint32Array.from({ length: 64 }, (_, i) => (i * 7) % 89)).logits());
-        m.free();
-        out.push({ kernel: pkg.kernelName(), losses, logits });
+        out.push((${trainSteps.toString()})(pkg, window.trainingWeights, text));
       }
       return out;
-    }, weights);
-    const [relaxed, simd] = runs;
-    assert.deepEqual([relaxed.kernel, simd.kernel], ["wasm-simd128+relaxed", "wasm-simd128"]);
-    relaxed.losses.forEach((l, i) => assert.ok(Math.abs(l - simd.losses[i]) <= TOL, `step ${i}: ${l} vs ${simd.losses[i]}`));
-    let d = 0;
-    relaxed.logits.forEach((x, i) => (d = Math.max(d, Math.abs(x - simd.logits[i]))));
-    assert.ok(d <= TOL, `logits after 4 steps: max abs diff ${d}`);
-    assert.ok(relaxed.losses[3] < relaxed.losses[0], `training lowers the loss: ${relaxed.losses}`);
-    t.diagnostic(`losses relaxed ${relaxed.losses.map((l) => l.toFixed(6))}, simd128 ${simd.losses.map((l) => l.toFixed(6))}; logits max diff ${d.toExponential(1)}`);
+    })()`);
+    assertTrainingAgrees(runs, t);
     await page.context().close();
   });
 });
@@ -204,5 +215,21 @@ describe("relaxed SIMD build under Node (--experimental-wasm-relaxed-simd)", () 
     const result = JSON.parse(node(flags, script, JSON.stringify(parityInputs())));
     assert.equal(result.kernel, "wasm-simd128+relaxed");
     assertMatchesFixtures(result, t);
+  });
+
+  test("training: the relaxed and simd128 builds agree step by step under Node (losses, logits ≤ 1e-4)", (t) => {
+    const script = `
+      import { readFileSync } from "node:fs";
+      const weights = readFileSync("tests/fixtures/product_gpt.safetensors").toString("base64");
+      const text = readFileSync("www/data/proverbs.txt", "utf8");
+      const trainSteps = ${trainSteps.toString()};
+      const out = [];
+      for (const dir of ["www/pkg-relaxed", "www/pkg"]) {
+        const pkg = await import("./" + dir + "/kgpt.js");
+        await pkg.default({ module_or_path: readFileSync(dir + "/kgpt_bg.wasm") });
+        out.push(trainSteps(pkg, weights, text));
+      }
+      process.stdout.write(JSON.stringify(out));`;
+    assertTrainingAgrees(JSON.parse(node(flags, script)), t);
   });
 });
