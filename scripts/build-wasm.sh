@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
         --target) [ $# -ge 2 ] || die "--target needs web or nodejs"; TARGET="$2"; shift ;;
         --out-dir) [ $# -ge 2 ] || die "--out-dir needs a folder"; OUT_DIR="$2"; shift ;;
         --kernels) [ $# -ge 2 ] || die "--kernels needs both, simd128 or relaxed"; KERNELS="$2"; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
     shift
