@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
         --vocab-size) [ $# -ge 2 ] || die "--vocab-size needs a number"; VOCAB="$2"; shift ;;
         --wasm-rounds) [ $# -ge 2 ] || die "--wasm-rounds needs a number"; WASM_ROUNDS="$2"; shift ;;
         --no-build) BUILD=0 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
     shift
