@@ -273,7 +273,9 @@ fn train_steps_lower_the_loss() {
     let mut m = product();
     let text = "ಕನ್ನಡ ನಾಡು ಕನ್ನಡ ನುಡಿ. ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ. ".repeat(8);
     let n = m.set_training_text(&text, 7).ok().unwrap();
-    assert_eq!(n, text.chars().count());
+    // 288 characters: the last block_size + 1 = 129 are held out (10 % would be fewer).
+    assert_eq!(m.held_out_chars(), 129);
+    assert_eq!(n + m.held_out_chars(), text.chars().count());
     let losses: Vec<f32> = (0..25)
         .map(|_| match m.train_step(4, 3e-3) {
             Ok(l) => l,
