@@ -6,7 +6,9 @@
 // a new analysis: view or scale), "drawn" (a redraw finished: {totalMs, drawMs, forwardMs,
 // fromKey}), "buttons" (recompute enabled/disabled), "worker-error" (an ERROR message:
 // {context, message}), "worker-restart", "hash" (the address was updated), "fonts" (the
-// Kannada font is loaded). Worker messages go to the one handler registered for their type
+// Kannada font is loaded), "grid" (the heatmap grid was rebuilt: its maps), "inspection" (a
+// new INSPECTION: bits/char and logit lens), "head-scores" (new HEAD_SCORES, or null for a new
+// model), "train-begin" / "train-step" / "train-stopped" (the training messages). Worker messages go to the one handler registered for their type
 // with `onWorker`.
 
 import { state } from "./state.js";

@@ -1,0 +1,70 @@
+// The INSPECT request: bits per character of the text box (with the knock-out set and intact)
+// and the logit lens after the cursor. It costs a few full forwards, so unlike the keystroke
+// analysis it waits until typing pauses (INSPECT_DELAY_MS), is at most one in flight, and is
+// not sent again for an unchanged text, cursor, knock-out set and model.
+
+import { state } from "./state.js";
+import { FromWorker, ToWorker } from "./protocol.js";
+import { emit, on, onWorker, post } from "./app.js";
+import { textBox } from "./panels/text.js";
+
+/** How long typing must pause before the (slower) inspection is requested. */
+const INSPECT_DELAY_MS = 200;
+/** Windows of block_size characters the bits/char reads from the start of the text. */
+export const BPC_WINDOWS = 4;
+
+let timer = 0;
+let inflight = false;
+let dirty = false;
+let reqId = 0;
+/** Which model the answers belong to (counts "model" events). */
+let modelSeq = 0;
+/** What the last request was for: text, cursor, knock-out set, model, training step. */
+let lastKey = "";
+
+const keyNow = () => [textBox.value, textBox.selectionStart, state.knockout.join(","), modelSeq, state.analysis ? state.analysis.step : 0].join("\u0000");
+
+/** Asks for a new inspection after `delay` ms (0: now, e.g. after a knock-out toggle). */
+export function scheduleInspect(delay = INSPECT_DELAY_MS) {
+  if (!state.ready || !state.uiReady) return;
+  dirty = true;
+  clearTimeout(timer);
+  timer = setTimeout(send, delay);
+}
+
+function send() {
+  if (inflight || !dirty || !state.ready) return;
+  dirty = false;
+  const key = keyNow();
+  if (key === lastKey) return;
+  lastKey = key;
+  inflight = true;
+  post({ type: ToWorker.INSPECT, id: ++reqId, text: textBox.value, cursor: textBox.selectionStart, maxWindows: BPC_WINDOWS });
+}
+
+onWorker(FromWorker.INSPECTION, (msg) => {
+  inflight = false;
+  if (msg.id === reqId) {
+    state.inspection = msg;
+    emit("inspection", msg);
+  }
+  send();
+});
+
+on("worker-error", (msg) => {
+  if (msg.context !== ToWorker.INSPECT) return;
+  inflight = false;
+  send();
+});
+
+on("worker-restart", () => {
+  inflight = false;
+  lastKey = "";
+});
+
+on("model", () => {
+  modelSeq++;
+  state.inspection = null;
+});
+
+on("analysis", () => scheduleInspect());
