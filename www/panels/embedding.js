@@ -239,5 +239,8 @@ export function init() {
     needed = false;
     post({ type: ToWorker.EMBEDDING });
   });
-  on("train-stopped", () => post({ type: ToWorker.EMBEDDING }));
+  on("train-stopped", () => {
+    needed = false;
+    post({ type: ToWorker.EMBEDDING });
+  });
 }

@@ -91,6 +91,8 @@ function scoreCell(h, c, maxBits) {
     td.style.setProperty("--v", Math.min(1, Math.max(0, shade)).toFixed(3));
   }
   if (c.key === h.role) td.classList.add("is-role");
+  // (the column's name, shown beside the value when a narrow screen stacks the row)
+  td.dataset.label = c.label;
   return td;
 }
 
@@ -105,7 +107,9 @@ function row(h, maxBits) {
   open.type = "button";
   open.title = `Open layer ${h.layer + 1}, head ${h.head + 1}`;
   th.append(open);
-  tr.append(th, el("td", "role-cell", ROLE_NAMES[h.role] || h.role));
+  const role = el("td", "role-cell", ROLE_NAMES[h.role] || h.role);
+  role.dataset.label = "Role";
+  tr.append(th, role);
   for (const c of COLUMNS.slice(2)) tr.append(scoreCell(h, c, maxBits));
   // the whole row opens the head; its button (no handler of its own: the click bubbles here)
   // gives keyboard users Tab + Enter

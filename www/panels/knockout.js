@@ -164,9 +164,8 @@ export function init() {
     send();
     render();
   });
-  onWorker(FromWorker.KNOCKOUT, (msg) => {
-    state.knockout = canonical(msg.spec ? msg.spec.split(",") : []);
-    render();
+  // (the page's set stays the truth: a reply to an older toggle must not undo a newer one)
+  onWorker(FromWorker.KNOCKOUT, () => {
     scheduleAnalysis(null);
     scheduleInspect(0);
   });

@@ -124,7 +124,10 @@ export function init() {
     lastTrainingStep = msg.step;
     request(TRAINING_WINDOWS);
   });
-  on("train-stopped", () => request(ROLE_WINDOWS));
+  on("train-stopped", () => {
+    needed = false;
+    request(ROLE_WINDOWS);
+  });
   on("worker-error", (msg) => {
     if (msg.context === ToWorker.HEAD_SCORES) done();
   });
