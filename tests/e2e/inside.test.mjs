@@ -296,16 +296,32 @@ describe("inside the model", () => {
   test("screenshot of the new panels (tests/e2e/screenshots/inside-the-model.png)", async () => {
     const page = await newPage(env.browser, { width: 1366, height: 900 });
     await openViewer(page, env.server.url);
-    await setText(page, "ಕನ್ನಡ ನಾಡು ನುಡಿ. ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ ಸಂಪತ್ತು.");
+    await setText(page, "ಕನ್ನಡ ನಾಡು ನುಡಿ. ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ ಸಂಪತ್ತು. ಹನಿ ಹನಿ ಕೂಡಿದರೆ ಹಳ್ಳ");
     await waitForRoles(page);
     await page.click('[data-knockout="1.2"]');
     await waitForKnockout(page, "1.2");
     await page.waitForFunction(() => document.querySelector("#embedding-map").dataset.points === "89");
+    await page.click('#heads-table button[data-sort="knockout_bits"]');
+    await page.evaluate(() => {
+      document.querySelector(".heads-help").open = false;
+      document.querySelector(".heads-scroll").scrollLeft = 0;
+    });
+    await page.focus("#embedding-map");
+    for (let i = 0; i < 45; i++) await page.keyboard.press("ArrowRight");
     await page.evaluate(() => document.fonts.ready);
-    const boxes = await page.$$eval(".p-attention, .p-heads, .p-embedding, .p-lens", (els) => els.map((e) => e.getBoundingClientRect().toJSON()));
-    const top = Math.min(...boxes.map((b) => b.top)) + (await page.evaluate(() => window.scrollY));
-    const bottom = Math.max(...boxes.map((b) => b.bottom)) + (await page.evaluate(() => window.scrollY));
-    await page.screenshot({ path: screenshotPath("inside-the-model.png"), fullPage: true, clip: { x: 0, y: top - 8, width: 1366, height: bottom - top + 16 } });
+    // the four panels on one sheet: the grid (roles, knock-out, bits/char, timeline) and the
+    // logit lens on the left, the heads table and the embedding map on the right
+    const shot = async (sel) => `data:image/png;base64,${(await page.locator(sel).screenshot()).toString("base64")}`;
+    const [attention, lens, heads, embedding] = [await shot(".p-attention"), await shot(".p-lens"), await shot(".p-heads"), await shot(".p-embedding")];
+    const sheet = await newPage(env.browser, { width: 1900, height: 800 });
+    await sheet.setContent(
+      `<body style="margin:0;background:#0e1116"><div style="display:flex;gap:16px;padding:16px;align-items:flex-start">` +
+        `<div style="display:grid;gap:16px;justify-items:start"><img src="${attention}"><img src="${lens}"></div>` +
+        `<div style="display:grid;gap:16px"><img src="${heads}"><img src="${embedding}"></div></div></body>`,
+    );
+    await sheet.evaluate(() => Promise.all([...document.images].map((img) => img.decode())));
+    await sheet.screenshot({ path: screenshotPath("inside-the-model.png"), fullPage: true });
+    await sheet.context().close();
     assert.deepEqual(await problems(page), []);
     await page.context().close();
   });

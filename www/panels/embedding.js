@@ -81,9 +81,11 @@ function drawMap() {
   ctx.textBaseline = "bottom";
   ctx.fillText(`PC1 (${(data.explained[0] * 100).toFixed(0)}% of variance) →`, w - 4, h - 3);
   ctx.save();
-  ctx.translate(11, PAD);
+  ctx.translate(9, h / 2);
   ctx.rotate(-Math.PI / 2);
-  ctx.fillText(`PC2 (${(data.explained[1] * 100).toFixed(0)}%) →`, 0, 0);
+  ctx.textAlign = "center";
+  ctx.textBaseline = "middle";
+  ctx.fillText(`PC2 (${(data.explained[1] * 100).toFixed(0)}% of variance) →`, 0, 0);
   ctx.restore();
   ctx.textAlign = "center";
   ctx.textBaseline = "middle";
