@@ -74,7 +74,11 @@ export const FromWorker = Object.freeze({
   STATS: "stats",
   /** {spec}: the knock-out set now applied (canonical: sorted, "L.H,…", "" = none). */
   KNOCKOUT: "knockout",
-  /** {id, source, step, windows, heads: [{layer, head, prev_char, …, knockout_bits, role, role_score}]}: the answer to HEAD_SCORES. */
+  /**
+   * {id, source, step, windows, heads: [{layer, head, prev_char, …, knockout_bits, role, role_score}]}: the answer
+   * to HEAD_SCORES. This and the next two answer requests the page makes on its own: a failure
+   * is {id, error} (shown by the panel, not in the error box).
+   */
   HEAD_SCORES: "head-scores",
   /**
    * {id, knockout, bpc, bpcIntact, lens}: the answer to INSPECT. `bpc` (with the knock-out set)

@@ -469,10 +469,27 @@ function setKnockout({ spec }) {
   post({ type: FromWorker.KNOCKOUT, spec: W.model.knockout });
 }
 
+/**
+ * Answers a request the page makes on its own (scores, inspection, embedding map) with
+ * `work()`'s fields (`transfer`: buffers to move, not copy); a failure other than a trap becomes the answer's `error`, which the panel
+ * shows, instead of the error box (the user did not ask for it).
+ */
+function answer(type, id, work) {
+  let fields;
+  try {
+    fields = work();
+  } catch (err) {
+    if (err instanceof WebAssembly.RuntimeError) throw err;
+    post({ type, id, error: errorMessage(err) });
+    return;
+  }
+  const { transfer, ...rest } = fields;
+  post({ type, id, ...rest }, transfer);
+}
+
 function headScores({ id, text, source, maxWindows }) {
   if (!W.model) return;
-  const scores = JSON.parse(W.model.headScores(text, maxWindows));
-  post({ type: FromWorker.HEAD_SCORES, id, source, step: W.model.stepCount(), ...scores });
+  answer(FromWorker.HEAD_SCORES, id, () => ({ source, step: W.model.stepCount(), ...JSON.parse(W.model.headScores(text, maxWindows)) }));
 }
 
 /** Bits/char of `text` with the knock-out set and intact: {bpc, bpcIntact}, null when under 2 known characters. */
@@ -507,14 +524,16 @@ function lensAfterCursor(text, cursor) {
 function inspect({ id, text, cursor, maxWindows }) {
   if (!W.model) return;
   const knockout = W.model.knockout;
-  post({ type: FromWorker.INSPECTION, id, knockout, ...textBpc(text, maxWindows, knockout), lens: lensAfterCursor(text, cursor) });
+  answer(FromWorker.INSPECTION, id, () => ({ knockout, ...textBpc(text, maxWindows, knockout), lens: lensAfterCursor(text, cursor) }));
 }
 
 function embedding() {
   if (!W.model) return;
-  const map = JSON.parse(W.model.embeddingMap());
-  const similarity = W.model.positionSimilarity();
-  post({ type: FromWorker.EMBEDDING, ...map, similarity, blockSize: W.info.config.block_size }, [similarity.buffer]);
+  answer(FromWorker.EMBEDDING, 0, () => {
+    const map = JSON.parse(W.model.embeddingMap());
+    const similarity = W.model.positionSimilarity();
+    return { ...map, similarity, blockSize: W.info.config.block_size, transfer: [similarity.buffer] };
+  });
 }
 
 const handlers = {

@@ -206,6 +206,10 @@ function renderTable() {
 }
 
 function onEmbedding(msg) {
+  if (msg.error) {
+    ui.readout.textContent = `The embedding map could not be computed: ${msg.error}`;
+    return;
+  }
   data = msg;
   focused = -1;
   ui.map.dataset.points = String(msg.points.length);

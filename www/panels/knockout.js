@@ -136,6 +136,12 @@ function onGrid(maps) {
 
 function renderBpc(msg) {
   const ds = ui.bpc.dataset;
+  if (msg.error) {
+    ui.bpc.textContent = `Bits per character: could not be computed (${msg.error}).`;
+    ds.bpc = "";
+    ds.intact = "";
+    return;
+  }
   ds.knockedOut = msg.knockout;
   if (msg.bpc === null) {
     ui.bpc.textContent = "Bits per character: type at least two characters the model knows.";

@@ -50,7 +50,7 @@ function render() {
   const a = state.analysis;
   const caption = el("caption", "sr-only", "The five most likely next characters as each layer would predict them, with probabilities; the last row is the model's output.");
   const tbody = el("tbody");
-  if (!msg || !msg.lens || !a || !a.next) {
+  if (!msg || msg.error || !msg.lens || !a || !a.next) {
     ui.context.textContent = "Place the cursor after some Kannada text: each layer's guess for the next character appears here.";
     ui.table.replaceChildren(caption, header(), tbody);
     return;

@@ -72,6 +72,9 @@ function done() {
   }
 }
 
+/** A score with `digits` decimals ("—" if it is not a number: the weights overflow). */
+export const fixed = (v, digits) => (Number.isFinite(v) ? v.toFixed(digits) : "—");
+
 /** Captions and data-role from `roles` ([{role, role_score}] layer-major), or none (null). */
 export function showRoles(roles) {
   for (const m of grid.maps) {
@@ -84,9 +87,10 @@ export function showRoles(roles) {
       continue;
     }
     const name = ROLE_NAMES[r.role] || r.role;
-    m.caption.textContent = `${name} ${r.role_score.toFixed(2)}`;
-    m.caption.title = `Role: ${name} (score ${r.role_score.toFixed(3)}; the Heads panel explains the scores)`;
-    m.roleText = `role: ${name}, score ${r.role_score.toFixed(2)}`;
+    const score = fixed(r.role_score, 2);
+    m.caption.textContent = `${name} ${score}`;
+    m.caption.title = `Role: ${name} (score ${fixed(r.role_score, 3)}; the Heads panel explains the scores)`;
+    m.roleText = `role: ${name}, score ${score}`;
     m.canvas.dataset.role = r.role;
     m.cell.dataset.role = r.role;
   }
@@ -97,6 +101,13 @@ function onScores(msg) {
   const latest = msg.id === reqId;
   done();
   if (!latest) return;
+  if (msg.error) {
+    state.headScores = null;
+    if (state.replay === null) showRoles(null);
+    ui.source.textContent = `The heads could not be scored: ${msg.error}`;
+    emit("head-scores", null);
+    return;
+  }
   state.headScores = msg;
   if (state.replay === null) showRoles(msg.heads);
   ui.source.textContent = `Scored on ${msg.source}: ${msg.windows} window${msg.windows === 1 ? "" : "s"} of up to ${state.model.config.block_size} characters, model at training step ${msg.step}.`;
