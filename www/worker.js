@@ -470,26 +470,26 @@ function setKnockout({ spec }) {
 }
 
 /**
- * Answers a request the page makes on its own (scores, inspection, embedding map) with
- * `work()`'s fields (`transfer`: buffers to move, not copy); a failure other than a trap becomes the answer's `error`, which the panel
+ * Answers a request the page makes on its own (scores, inspection, embedding map): `head`
+ * ({type, id}) with `work()`'s fields (`transfer`: buffers to move, not copy); a failure other than a trap becomes the answer's `error`, which the panel
  * shows, instead of the error box (the user did not ask for it).
  */
-function answer(type, id, work) {
+function answer(head, work) {
   let fields;
   try {
     fields = work();
   } catch (err) {
     if (err instanceof WebAssembly.RuntimeError) throw err;
-    post({ type, id, error: errorMessage(err) });
+    post({ ...head, error: errorMessage(err) });
     return;
   }
   const { transfer, ...rest } = fields;
-  post({ type, id, ...rest }, transfer);
+  post({ ...head, ...rest }, transfer);
 }
 
 function headScores({ id, text, source, maxWindows }) {
   if (!W.model) return;
-  answer(FromWorker.HEAD_SCORES, id, () => ({ source, step: W.model.stepCount(), ...JSON.parse(W.model.headScores(text, maxWindows)) }));
+  answer({ type: FromWorker.HEAD_SCORES, id }, () => ({ source, step: W.model.stepCount(), ...JSON.parse(W.model.headScores(text, maxWindows)) }));
 }
 
 /** Bits/char of `text` with the knock-out set and intact: {bpc, bpcIntact}, null when under 2 known characters. */
@@ -524,12 +524,12 @@ function lensAfterCursor(text, cursor) {
 function inspect({ id, text, cursor, maxWindows }) {
   if (!W.model) return;
   const knockout = W.model.knockout;
-  answer(FromWorker.INSPECTION, id, () => ({ knockout, ...textBpc(text, maxWindows, knockout), lens: lensAfterCursor(text, cursor) }));
+  answer({ type: FromWorker.INSPECTION, id }, () => ({ knockout, ...textBpc(text, maxWindows, knockout), lens: lensAfterCursor(text, cursor) }));
 }
 
 function embedding() {
   if (!W.model) return;
-  answer(FromWorker.EMBEDDING, 0, () => {
+  answer({ type: FromWorker.EMBEDDING }, () => {
     const map = JSON.parse(W.model.embeddingMap());
     const similarity = W.model.positionSimilarity();
     return { ...map, similarity, blockSize: W.info.config.block_size, transfer: [similarity.buffer] };
