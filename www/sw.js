@@ -19,6 +19,7 @@ const SHELL = [
   "heatmap.js",
   "chart.js",
   "inspect.js",
+  "char-names.js",
   "panels/text.js",
   "panels/examples.js",
   "panels/strip.js",

@@ -244,7 +244,7 @@ describe("inside the model", () => {
     await page.focus("#embedding-map");
     await page.keyboard.press("Home");
     const first = await page.textContent("#embedding-readout");
-    assert.match(first, /U\+[0-9A-F]{4} · [a-z /]+ · \(-?\d+\.\d\d, -?\d+\.\d\d\)/);
+    assert.match(first, /^\S+ [a-z() -]+ · U\+[0-9A-F]{4} · [a-z /]+ · \(-?\d+\.\d\d, -?\d+\.\d\d\)$/);
     await page.keyboard.press("ArrowRight");
     assert.notEqual(await page.textContent("#embedding-readout"), first);
     const box = await page.locator("#position-similarity").boundingBox();

@@ -1,13 +1,14 @@
 // The "Embedding map" panel: every character of the vocabulary drawn as its glyph at its
 // token embedding's first two principal components (#embedding-map), coloured by its class
 // (vowel, consonant, vowel sign, …) with a legend; hover, or focus the map and use the arrow
-// keys, to read a character's code point and class. Beside it the cosine similarity of the
+// keys, to read a character's Unicode name, code point and class. Beside it the cosine similarity of the
 // position embeddings (#position-similarity). Requested when a model loads and after training.
 
 import { state } from "../state.js";
 import { FromWorker, ToWorker } from "../protocol.js";
 import { $, on, onWorker, post } from "../app.js";
 import { VIRIDIS } from "../heatmap.js";
+import { charName } from "../char-names.js";
 import { displayLabel, el } from "../format.js";
 
 const ui = {
@@ -136,7 +137,8 @@ function showPoint(i) {
   }
   const glyph = el("span", "kn", displayLabel(p.char));
   glyph.lang = "kn";
-  ui.readout.replaceChildren(glyph, ` ${codePoint(p.char)} · ${className(p.class)} · (${p.x.toFixed(2)}, ${p.y.toFixed(2)})`);
+  const name = charName(p.char);
+  ui.readout.replaceChildren(glyph, ` ${name ? `${name} · ` : ""}${codePoint(p.char)} · ${className(p.class)} · (${p.x.toFixed(2)}, ${p.y.toFixed(2)})`);
 }
 
 function nearest(e) {
@@ -199,7 +201,7 @@ function renderTable() {
     const tr = el("tr");
     const ch = el("td", "", displayLabel(p.char));
     ch.lang = "kn";
-    tr.append(ch, el("td", "", codePoint(p.char)), el("td", "", className(p.class)), el("td", "num", p.x.toFixed(3)), el("td", "num", p.y.toFixed(3)));
+    tr.append(ch, el("td", "", charName(p.char) || codePoint(p.char)), el("td", "", className(p.class)), el("td", "num", p.x.toFixed(3)), el("td", "num", p.y.toFixed(3)));
     tbody.append(tr);
   }
   ui.table.tBodies[0].replaceWith(tbody);
