@@ -82,7 +82,7 @@ export const FromWorker = Object.freeze({
   HEAD_SCORES: "head-scores",
   /**
    * {id, knockout, bpc, bpcIntact, lens}: the answer to INSPECT. `bpc` (with the knock-out set)
-   * and `bpcIntact` are null when the text has fewer than 2 known characters; `lens` is
+   * and `bpcIntact` are null when the text is too short to measure (under 3 known characters); `lens` is
    * {rows: [[{id, ch, p}] top 5, one per layer], after, position} or null (nothing before the cursor).
    */
   INSPECTION: "inspection",

@@ -492,7 +492,7 @@ function headScores({ id, text, source, maxWindows }) {
   answer({ type: FromWorker.HEAD_SCORES, id }, () => ({ source, step: W.model.stepCount(), ...JSON.parse(W.model.headScores(text, maxWindows)) }));
 }
 
-/** Bits/char of `text` with the knock-out set and intact: {bpc, bpcIntact}, null when under 2 known characters. */
+/** Bits/char of `text` with the knock-out set and intact: {bpc, bpcIntact}, null when the text is too short (the wasm API throws). */
 function textBpc(text, maxWindows, knockout) {
   const m = W.model;
   const step = m.stepCount();

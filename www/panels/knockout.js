@@ -144,7 +144,7 @@ function renderBpc(msg) {
   }
   ds.knockedOut = msg.knockout;
   if (msg.bpc === null) {
-    ui.bpc.textContent = "Bits per character: type at least two characters the model knows.";
+    ui.bpc.textContent = "Bits per character: type a few more characters the model knows (it needs at least 3).";
     ds.bpc = "";
     ds.intact = "";
     return;
