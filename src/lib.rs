@@ -6,6 +6,7 @@
 //! [`checkpoint`] (safetensors), [`train`] (trainer, AdamW, batches, bits per character),
 //! [`sample`] (next-character sampling and generation), [`bench`], and the browser API `wasm`.
 
+pub mod analysis;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;

@@ -15,6 +15,7 @@ use train::TrainArgs;
 
 mod eval;
 mod ids;
+mod inside;
 mod model;
 mod sample;
 mod train;
@@ -54,6 +55,11 @@ enum Command {
     Train(TrainArgs),
     /// Benchmark forward, generation and training; JSON out (keys as torch_gpt.py bench).
     Bench(BenchArgs),
+    /// What each attention head does on a text: scores, role, cost of knocking it out.
+    Heads(HeadsArgs),
+    /// The token embedding map (2-D principal components, character classes) and the
+    /// position-embedding similarity, as JSON.
+    Embeddings(EmbeddingsArgs),
 }
 
 #[derive(Args)]
@@ -132,6 +138,13 @@ struct ForwardArgs {
     /// Print JSON (the only output format; accepted for clarity).
     #[arg(long)]
     json: bool,
+    /// Also print "logit_lens": [layer][t][v], lm_head(ln_f(x)) of the residual stream after
+    /// each block (the last layer's is the logits).
+    #[arg(long)]
+    logit_lens: bool,
+    /// Knock out these heads: L.H[,L.H...] (0-based layer.head).
+    #[arg(long)]
+    ablate: Option<String>,
 }
 
 #[derive(Args)]
@@ -161,6 +174,32 @@ struct EvalArgs {
     data: PathBuf,
     #[arg(long, default_value_t = default_threads())]
     threads: usize,
+    #[arg(long)]
+    json: bool,
+    /// Knock out these heads: L.H[,L.H...] (0-based layer.head); the intact model's figure and
+    /// the difference are printed too.
+    #[arg(long)]
+    ablate: Option<String>,
+}
+
+#[derive(Args)]
+struct HeadsArgs {
+    #[command(flatten)]
+    w: WeightsArgs,
+    /// Text whose first --windows windows of block_size characters are measured.
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, default_value_t = 64)]
+    windows: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct EmbeddingsArgs {
+    #[command(flatten)]
+    w: WeightsArgs,
+    /// Print JSON (the only output format; accepted for clarity).
     #[arg(long)]
     json: bool,
 }
@@ -246,6 +285,8 @@ pub fn run() -> i32 {
         Command::Step(a) => model::cmd_step(a),
         Command::Train(a) => train::cmd_train(a, steps_given),
         Command::Bench(a) => bench::cmd_bench(a.json_out, a.threads, a.quick, a.vocab_size),
+        Command::Heads(a) => inside::cmd_heads(a),
+        Command::Embeddings(a) => inside::cmd_embeddings(a),
     };
     match result {
         Ok(()) => 0,
@@ -283,6 +324,14 @@ fn write_file(path: &Path, bytes: &[u8]) -> CliResult<()> {
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     write_atomic(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// The heads of `--ablate SPEC` for this model (an empty list is an error here).
+fn parse_ablate(spec: &str, cfg: &Config) -> CliResult<kgpt::model::Knockout> {
+    if spec.trim().is_empty() {
+        return Err("--ablate needs at least one head: L.H[,L.H...] (0-based layer.head)".into());
+    }
+    kgpt::model::Knockout::parse(spec, cfg).map_err(|e| format!("--ablate: {e}"))
 }
 
 /// Most worker threads accepted by `kgpt train` and `kgpt eval`.

@@ -1,9 +1,9 @@
 //! Commands on one model and one input: `init`, `forward`, `grads`, `step`.
 
 use super::ids::{parse_batch, parse_ids};
-use super::{checkpoint, load_weights, read_text, write_file, CliResult};
+use super::{checkpoint, load_weights, parse_ablate, read_text, write_file, CliResult};
 use super::{ForwardArgs, GradsArgs, InitArgs, StepArgs};
-use kgpt::model::Model;
+use kgpt::model::{Knockout, Model};
 use kgpt::text::Tokenizer;
 use kgpt::train::Trainer;
 use serde_json::json;
@@ -71,11 +71,15 @@ pub(super) fn cmd_forward(a: ForwardArgs) -> CliResult<()> {
         (None, None) => return Err("give --ids or --text".into()),
     };
     let targets = a.targets.as_deref().map(parse_ids).transpose()?;
+    let cfg = l.model.config;
+    let knockout = match &a.ablate {
+        Some(spec) => parse_ablate(spec, &cfg)?,
+        None => Knockout::none(),
+    };
     let out = l
         .model
-        .forward_eval(&ids, targets.as_deref())
+        .forward_eval_with(&ids, targets.as_deref(), &knockout, a.logit_lens)
         .map_err(|e| e.to_string())?;
-    let cfg = l.model.config;
     let t = out.ids.len();
     let logits: Vec<&[f32]> = out.logits.chunks(cfg.vocab_size).collect();
     let attention: Vec<Vec<Vec<&[f32]>>> = out
@@ -88,13 +92,23 @@ pub(super) fn cmd_forward(a: ForwardArgs) -> CliResult<()> {
                 .collect()
         })
         .collect();
-    let doc = json!({
+    let mut doc = json!({
         "config": cfg,
         "ids": out.ids,
         "logits": logits,
         "attention": attention,
         "loss": out.loss,
     });
+    if let Some(lens) = &out.logit_lens {
+        let layers: Vec<Vec<&[f32]>> = lens
+            .chunks(t * cfg.vocab_size)
+            .map(|layer| layer.chunks(cfg.vocab_size).collect())
+            .collect();
+        doc["logit_lens"] = json!(layers);
+    }
+    if !knockout.is_empty() {
+        doc["knocked_out"] = json!(knockout.to_string());
+    }
     let _ = a.json;
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer(&mut stdout, &doc).map_err(|e| e.to_string())?;

@@ -17,6 +17,7 @@ use crate::config::Config;
 
 /// x_in `[T, C]` → x_out `[T, C]` for the positions `rows.out_from..t` (LayerNorm 1 and the
 /// keys and values for `rows.kv_from..t`; see [`BlockRows`]). Activations go to `a`.
+/// `knocked_out[h]` (empty: none) zeroes head h's output before the projection.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
     cfg: &Config,
@@ -28,6 +29,7 @@ pub(crate) fn forward(
     a: &mut LayerActs,
     s: &mut Scratch,
     kv: Option<LayerKv>,
+    knocked_out: &[bool],
     mut dropout: Option<&mut Dropout>,
 ) {
     let c = cfg.n_embd;
@@ -35,6 +37,7 @@ pub(crate) fn forward(
     layernorm::forward(&mut a.ln1, x_in, p, &lo.ln1, kv_rows.clone()); // [T, C]
     linear::forward(&mut a.qkv, &a.ln1.out, p, &lo.qkv, kv_rows); // [T, 3C]
     attention::forward(cfg, a, s, rows, kv, dropout.as_deref_mut()); // [T, C]
+    zero_heads(cfg, &mut a.att_out, knocked_out, out_rows.clone());
     linear::forward(&mut s.out, &a.att_out, p, &lo.proj, out_rows.clone()); // [T, C]
     let d = dropout.as_deref_mut();
     residual::forward(
@@ -59,6 +62,22 @@ pub(crate) fn forward(
     );
 }
 
+/// Knock-out: head h's columns `h·hs..(h+1)·hs` of `att_out` `[T, C]` set to 0 for `rows`
+/// where `knocked_out[h]`.
+fn zero_heads(
+    cfg: &Config,
+    att_out: &mut [f32],
+    knocked_out: &[bool],
+    rows: std::ops::Range<usize>,
+) {
+    let (c, hs) = (cfg.n_embd, cfg.head_size());
+    for (h, _) in knocked_out.iter().enumerate().filter(|(_, &k)| k) {
+        for pos in rows.clone() {
+            att_out[pos * c + h * hs..][..hs].fill(0.0);
+        }
+    }
+}
+
 /// Backward of [`forward`] over the whole sequence `0..t`: g.d_resid holds ∂loss/∂x_out on
 /// entry and ∂loss/∂x_in on return; parameter gradients accumulate into `grads`.
 #[allow(clippy::too_many_arguments)]
@@ -72,6 +91,7 @@ pub(crate) fn backward(
     s: &mut Scratch,
     g: &mut GradScratch,
     grads: &mut [f32],
+    knocked_out: &[bool],
     dropout_on: bool,
 ) {
     let n = t * cfg.n_embd;
@@ -110,6 +130,8 @@ pub(crate) fn backward(
         &lo.proj,
         t,
     );
+    // A knocked-out head's output is the constant 0: nothing flows back into it.
+    zero_heads(cfg, &mut g.d_att_out, knocked_out, 0..t);
     attention::backward(
         cfg,
         &mut g.d_qkv,

@@ -17,7 +17,7 @@
 //! rows to compute and where the keys and values live, so the result is the computation of
 //! [`Model::forward`] on the window, up to float summation order.
 
-use super::{att_stride, InputError, KvStore, Model, Rows, RunState};
+use super::{att_stride, InputError, Knockout, KvStore, Model, Rows, RunState};
 use crate::config::Config;
 
 /// Key/value cache (plus the activations, attention and logits of every position) for one window.
@@ -86,6 +86,23 @@ impl KvCache {
     /// Forgets everything (e.g. after the weights changed).
     pub fn clear(&mut self) {
         self.ids.clear();
+    }
+
+    /// Knocks out these heads from now on (see [`super::Knockout`]). A different set than the
+    /// current one clears the cache: every position is recomputed by the next [`KvCache::sync`].
+    pub fn set_knockout(&mut self, model: &Model, knockout: &Knockout) -> Result<(), InputError> {
+        self.check_model(model)?;
+        model.check_knockout(knockout)?;
+        if self.state.knockout != *knockout {
+            self.state.knockout = knockout.clone();
+            self.clear();
+        }
+        Ok(())
+    }
+
+    /// The heads this cache knocks out.
+    pub fn knockout(&self) -> &Knockout {
+        &self.state.knockout
     }
 
     /// Logits of the last position `[V]` (meaningless while empty).

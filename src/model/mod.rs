@@ -17,6 +17,7 @@
 mod attention;
 mod block;
 mod embedding;
+mod knockout;
 pub mod kv_cache;
 mod layernorm;
 mod layout;
@@ -26,6 +27,7 @@ mod mlp;
 mod residual;
 mod state;
 
+pub use knockout::Knockout;
 pub use kv_cache::{KvCache, SyncInfo};
 pub use layout::{LayerOffsets, LinearOffsets, NormOffsets, ParamLayout, TensorSpec};
 pub use state::{att_stride, LayerActs, Normed, RunState};
@@ -67,6 +69,8 @@ pub struct EvalOutput {
     pub attention: Vec<f32>,
     /// Mean cross-entropy (nats) when targets were given.
     pub loss: Option<f32>,
+    /// `[L, T, V]` when asked for: the logit lens (see [`Model::logit_lens`]).
+    pub logit_lens: Option<Vec<f32>>,
 }
 
 /// Which positions [`Model::forward_rows`] computes, in a sequence of `t`.
@@ -165,6 +169,19 @@ impl Model {
         ids: &[u32],
         targets: Option<&[u32]>,
     ) -> Result<EvalOutput, InputError> {
+        self.forward_eval_with(ids, targets, &Knockout::none(), false)
+    }
+
+    /// [`Model::forward_eval`] with the heads of `knockout` knocked out and, with `logit_lens`,
+    /// the logit lens of every layer in [`EvalOutput::logit_lens`].
+    pub fn forward_eval_with(
+        &self,
+        ids: &[u32],
+        targets: Option<&[u32]>,
+        knockout: &Knockout,
+        logit_lens: bool,
+    ) -> Result<EvalOutput, InputError> {
+        self.check_knockout(knockout)?;
         let ids = self.prepare_ids(ids)?;
         let targets = match targets {
             Some(t) => {
@@ -181,6 +198,7 @@ impl Model {
             None => None,
         };
         let mut state = RunState::new(&self.config);
+        state.knockout = knockout.clone();
         let loss = self.forward(&mut state, ids, targets, None);
         let t = ids.len();
         Ok(EvalOutput {
@@ -188,7 +206,45 @@ impl Model {
             logits: state.logits[..t * self.config.vocab_size].to_vec(),
             attention: state.attention_probs(t),
             loss,
+            logit_lens: logit_lens.then(|| self.logit_lens(&state)),
         })
+    }
+
+    /// Refuses a knock-out set made for another shape of model.
+    pub fn check_knockout(&self, knockout: &Knockout) -> Result<(), InputError> {
+        let cfg = &self.config;
+        match knockout
+            .heads()
+            .iter()
+            .find(|&&(l, h)| l >= cfg.n_layer || h >= cfg.n_head)
+        {
+            Some((l, h)) => Err(InputError(format!(
+                "head {l}.{h} does not exist: this model has {} layers of {} heads",
+                cfg.n_layer, cfg.n_head
+            ))),
+            None if !knockout.is_empty() && knockout.layer(0).len() != cfg.n_head => Err(
+                InputError("the knock-out set was made for a model with another head count".into()),
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// The logit lens of the last forward in `state` (all its `T` positions computed, i.e. not a
+    /// KV-cache step): for every layer l, `lm_head(ln_f(x_l))` with x_l the residual stream
+    /// after block l, `[L, T, V]`. The last layer's lens is the model's logits, bit for bit (the
+    /// same kernels on the same input).
+    pub fn logit_lens(&self, state: &RunState) -> Vec<f32> {
+        let (cfg, p, lay) = (&self.config, &self.params[..], &self.layout);
+        let (t, v) = (state.t, cfg.vocab_size);
+        let mut normed = Normed::new(cfg.block_size, cfg.n_embd);
+        let mut logits = vec![0.0; cfg.block_size * v];
+        let mut lens = Vec::with_capacity(cfg.n_layer * t * v);
+        for x in &state.resid[1..] {
+            layernorm::forward(&mut normed, x, p, &lay.ln_f, 0..t); // [T, C]
+            linear::forward(&mut logits, &normed.out, p, &lay.lm_head, 0..t); // [T, V]
+            lens.extend_from_slice(&logits[..t * v]);
+        }
+        lens
     }
 
     /// Forward of one sequence `ids` (1 ≤ T ≤ block_size, ids < vocab_size — callers check with
@@ -270,6 +326,7 @@ impl Model {
                 a,
                 s,
                 layer_kv,
+                state.knockout.layer(l),
                 d,
             );
         }
@@ -319,7 +376,20 @@ impl Model {
         );
         for (l, lo) in lay.layers.iter().enumerate().rev() {
             let (x_in, a, s) = (&state.resid[l], &state.layers[l], &mut state.scratch);
-            block::backward(cfg, p, lo, t, x_in, a, s, g, grads, state.dropout_active);
+            let knocked_out = state.knockout.layer(l);
+            block::backward(
+                cfg,
+                p,
+                lo,
+                t,
+                x_in,
+                a,
+                s,
+                g,
+                grads,
+                knocked_out,
+                state.dropout_active,
+            );
         }
         embedding::backward(grads, lay, c, &ids[..t], &g.d_resid);
     }

@@ -2,6 +2,7 @@
 //! allocated once from the config. Buffers are indexed by position: row `pos` of a `[T, X]`
 //! buffer belongs to position `pos`, whichever pass (training, eval, KV-cache step) wrote it.
 
+use super::Knockout;
 use crate::config::Config;
 
 /// One LayerNorm's output `[T, C]` and the statistics its backward needs (`[T]` each).
@@ -13,7 +14,7 @@ pub struct Normed {
 }
 
 impl Normed {
-    fn new(t: usize, c: usize) -> Normed {
+    pub(crate) fn new(t: usize, c: usize) -> Normed {
         Normed {
             out: vec![0.0; t * c],
             mean: vec![0.0; t],
@@ -90,6 +91,8 @@ pub struct RunState {
     pub t: usize,
     /// Whether the last forward drew dropout masks (training mode).
     pub dropout_active: bool,
+    /// Heads whose output the forward replaces by zeros (see [`super::Knockout`]; none by default).
+    pub knockout: Knockout,
     /// Residual stream entering each layer and leaving the last: `L+1` × `[T, C]`.
     pub resid: Vec<Vec<f32>>,
     pub layers: Vec<LayerActs>,
@@ -133,6 +136,7 @@ impl RunState {
         RunState {
             t: 0,
             dropout_active: false,
+            knockout: Knockout::none(),
             // Built one by one, not cloned: zeroed allocations come from the allocator as
             // untouched zero pages, so a KV cache only pays for the rows it uses.
             resid: (0..=cfg.n_layer).map(|_| vec![0.0; t * c]).collect(),

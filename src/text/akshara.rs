@@ -71,6 +71,97 @@ fn class(c: char) -> Class {
     }
 }
 
+/// What a character is, in the classes the page's embedding map colours by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CharClass {
+    /// An independent vowel: ಅ … ಔ, ೠ, ೡ.
+    Vowel,
+    /// ಕ … ಹ, ೝ, ೞ.
+    Consonant,
+    /// A dependent vowel sign (ಾ … ೌ, ೢ, ೣ) or length mark (ೕ, ೖ).
+    VowelSign,
+    /// ್ U+0CCD.
+    Virama,
+    /// Anusvara ಂ, visarga ಃ, candrabindu ಁ, combining anusvara ೳ.
+    Modifier,
+    /// 0–9 and the Kannada digits ೦–೯.
+    Digit,
+    /// Punctuation and symbols (ASCII or Unicode).
+    Punctuation,
+    /// Space, newline and other white space.
+    Space,
+    /// Anything else (Latin letters, nukta, ZWJ/ZWNJ, other scripts).
+    Other,
+}
+
+impl CharClass {
+    /// Every class, in the order the page's legend lists them.
+    pub const ALL: [CharClass; 9] = [
+        CharClass::Vowel,
+        CharClass::Consonant,
+        CharClass::VowelSign,
+        CharClass::Virama,
+        CharClass::Modifier,
+        CharClass::Digit,
+        CharClass::Punctuation,
+        CharClass::Space,
+        CharClass::Other,
+    ];
+
+    /// The class's name in JSON and in the page: `vowel`, `consonant`, `vowel_sign`, `virama`,
+    /// `modifier`, `digit`, `punctuation`, `space`, `other`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CharClass::Vowel => "vowel",
+            CharClass::Consonant => "consonant",
+            CharClass::VowelSign => "vowel_sign",
+            CharClass::Virama => "virama",
+            CharClass::Modifier => "modifier",
+            CharClass::Digit => "digit",
+            CharClass::Punctuation => "punctuation",
+            CharClass::Space => "space",
+            CharClass::Other => "other",
+        }
+    }
+}
+
+/// The [`CharClass`] of `c`.
+///
+/// ```
+/// use kgpt::text::akshara::{char_class, CharClass};
+/// assert_eq!(char_class('ಕ'), CharClass::Consonant);
+/// assert_eq!(char_class('್'), CharClass::Virama);
+/// assert_eq!(char_class('ೊ'), CharClass::VowelSign);
+/// assert_eq!(char_class('ಂ'), CharClass::Modifier);
+/// assert_eq!(char_class('೩'), CharClass::Digit);
+/// assert_eq!(char_class('\n'), CharClass::Space);
+/// assert_eq!(char_class(','), CharClass::Punctuation);
+/// ```
+pub fn char_class(c: char) -> CharClass {
+    match class(c) {
+        Class::Consonant => CharClass::Consonant,
+        Class::IndependentVowel => CharClass::Vowel,
+        Class::Virama => CharClass::Virama,
+        Class::VowelSign | Class::LengthMark => CharClass::VowelSign,
+        Class::Modifier => CharClass::Modifier,
+        Class::Nukta | Class::Zwj | Class::Zwnj => CharClass::Other,
+        Class::Other if c.is_ascii_digit() || ('\u{0CE6}'..='\u{0CEF}').contains(&c) => {
+            CharClass::Digit
+        }
+        Class::Other if c.is_whitespace() => CharClass::Space,
+        Class::Other if c.is_ascii_punctuation() || is_unicode_punctuation(c) => {
+            CharClass::Punctuation
+        }
+        Class::Other => CharClass::Other,
+    }
+}
+
+/// General punctuation and symbols outside ASCII that Kannada text uses (dandas, quotes,
+/// dashes, ellipsis, …).
+fn is_unicode_punctuation(c: char) -> bool {
+    matches!(c, '\u{0964}' | '\u{0965}' | '\u{00A1}'..='\u{00BF}' | '\u{2010}'..='\u{205E}')
+}
+
 /// True for a combining sign that needs a base to be displayed (see [`display_label`]).
 fn is_dependent_sign(c: char) -> bool {
     matches!(

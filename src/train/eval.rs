@@ -1,6 +1,6 @@
 //! Bits per character of a text (and the units it can also be counted in: aksharas, bytes).
 
-use crate::model::{Model, RunState};
+use crate::model::{Knockout, Model, RunState};
 
 /// Result of [`bits_per_char`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -59,7 +59,18 @@ pub fn predicted_units(chars: &[char]) -> PredictedUnits {
 /// only the positions not yet scored, i.e. their second half), so every prediction after the
 /// first window has at least block_size/2 characters of context.
 pub fn bits_per_char(model: &Model, ids: &[u32], threads: usize) -> Option<EvalResult> {
-    if ids.len() < 2 || model.prepare_ids(ids).is_err() {
+    bits_per_char_with(model, ids, threads, &Knockout::none())
+}
+
+/// [`bits_per_char`] with the heads of `knockout` knocked out (None also when the set does not
+/// fit the model).
+pub fn bits_per_char_with(
+    model: &Model,
+    ids: &[u32],
+    threads: usize,
+    knockout: &Knockout,
+) -> Option<EvalResult> {
+    if ids.len() < 2 || model.prepare_ids(ids).is_err() || model.check_knockout(knockout).is_err() {
         return None;
     }
     let t = model.config.block_size;
@@ -79,6 +90,7 @@ pub fn bits_per_char(model: &Model, ids: &[u32], threads: usize) -> Option<EvalR
     let v = model.config.vocab_size;
     let eval = |ws: &[(usize, usize, usize)]| -> f64 {
         let mut state = RunState::new(&model.config);
+        state.knockout = knockout.clone();
         let mut nats = 0.0f64;
         for &(s, e, first) in ws {
             model.forward(&mut state, &ids[s..e], None, None);

@@ -12,7 +12,7 @@ mod batch;
 mod eval;
 
 pub use batch::{sample_batch, Batch};
-pub use eval::{bits_per_char, predicted_units, EvalResult, PredictedUnits};
+pub use eval::{bits_per_char, bits_per_char_with, predicted_units, EvalResult, PredictedUnits};
 
 use crate::rng::Rng;
 use adamw::{clip_grad_norm, grad_norm, AdamW};

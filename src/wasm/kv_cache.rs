@@ -10,7 +10,7 @@ use wasm_bindgen::prelude::*;
 /// keystroke that appends text computes only the new positions, and an edit recomputes from
 /// the first changed character. Results are those of `Model.forward` on the same ids (cropped
 /// to the last block_size), up to float rounding. If the model's weights changed since the
-/// last call (training), everything is recomputed.
+/// last call (training) or its knock-out set (`Model.setKnockout`), everything is recomputed.
 #[wasm_bindgen]
 pub struct KvCache {
     cache: lib::KvCache,
@@ -40,6 +40,10 @@ impl KvCache {
             self.cache.clear();
             self.weights_version = model.weights_version;
         }
+        // A changed knock-out set clears the cache (every position is recomputed).
+        self.cache
+            .set_knockout(&model.core, &model.state.knockout)
+            .map_err(js_err)?;
         let seen = model.core.prepare_ids(ids).map_err(js_err)?;
         self.cropped_tokens = ids.len() - seen.len();
         let info = self.cache.sync(&model.core, seen).map_err(js_err)?;

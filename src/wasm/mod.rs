@@ -7,6 +7,8 @@
 //!   result, the [`Tokens`] of a text and the seeded [`Sampler`].
 //! - [`kv_cache`]: [`KvCache`], the incremental inference behind every keystroke and generated
 //!   character.
+//! - `analysis`: more methods of [`Model`] for reading it — head knock-out, bits per character
+//!   on a text, head scores and roles, the logit lens, the embedding map, the held-out loss.
 //!
 //! Names are the core's: `tokens` are the positions the model reads (≤ block_size),
 //! `croppedTokens` the tokens dropped from the front of a longer input, config fields are the
@@ -15,6 +17,7 @@
 //! input. Arrays cross the boundary as typed arrays (`Uint32Array` ids, `Float32Array`
 //! probabilities and attention) to avoid per-element conversion.
 
+mod analysis;
 mod kv_cache;
 mod model;
 mod text;
@@ -27,12 +30,14 @@ use wasm_bindgen::prelude::*;
 
 /// The core items this API wraps, in one place (the only lines to touch when the core moves).
 mod lib {
+    pub use crate::analysis::embedding_map::{position_similarity, token_map_json};
+    pub use crate::analysis::heads::{score_heads, text_windows};
     pub use crate::bench::{run_bench, BenchOptions};
     pub use crate::checkpoint;
     pub use crate::config::Config;
     pub use crate::kernels::{kernel_name, softmax_inplace};
     pub use crate::model::KvCache;
-    pub use crate::model::{Model, RunState};
+    pub use crate::model::{Knockout, Model, RunState};
     pub use crate::rng::Rng;
     pub use crate::sample::sample_next;
     pub use crate::text::akshara::{display_label, segment_chars};

@@ -105,10 +105,13 @@ pub struct Model {
     /// Changes whenever `core`'s weights do, and no two weights states share one (see
     /// [`next_weights_version`]): a `KvCache` compares it instead of hashing the weights.
     pub(super) weights_version: u64,
-    tokenizer: lib::Tokenizer,
-    state: lib::RunState,
+    pub(super) tokenizer: lib::Tokenizer,
+    /// Eval run state; its `knockout` is the page's knock-out set (see `setKnockout`).
+    pub(super) state: lib::RunState,
     trainer: Option<lib::Trainer>,
     train_data: Vec<u32>,
+    /// The last part of the training text, never trained on (see `setTrainingText`).
+    pub(super) held_out: Vec<u32>,
     train_step: u64,
     seed: u64,
 }
@@ -129,13 +132,14 @@ impl Model {
             tokenizer,
             trainer: None,
             train_data: Vec::new(),
+            held_out: Vec::new(),
             train_step: 0,
             seed: 1337,
         }
     }
 
     /// Eval forward of the last block_size ids into `self.state`; returns the ids read.
-    fn run<'a>(&mut self, ids: &'a [u32]) -> Result<&'a [u32], JsError> {
+    pub(super) fn run<'a>(&mut self, ids: &'a [u32]) -> Result<&'a [u32], JsError> {
         let seen = self.core.prepare_ids(ids).map_err(js_err)?;
         self.core.forward(&mut self.state, seen, None, None);
         Ok(seen)
@@ -287,15 +291,25 @@ impl Model {
     }
 
     /// Sets the text in-browser training samples from (NFC; unknown characters skipped).
-    /// Returns the number of usable characters. Resets the sampling position, not the optimizer.
+    /// The last 10 % of its known characters (at least block_size + 1) are held out — never
+    /// trained on, measured by `heldOutLoss` — when what is left still has block_size + 1;
+    /// a shorter text is all trained on. Returns the number of characters trained on.
+    /// Resets the sampling position, not the optimizer.
     #[wasm_bindgen(js_name = setTrainingText)]
     pub fn set_training_text(&mut self, text: &str, seed: u32) -> Result<usize, JsError> {
-        let ids = self.tokenizer.encode(text).ids;
+        let mut ids = self.tokenizer.encode(text).ids;
         if ids.len() < 2 {
             return Err(js_err(
                 "the training text needs at least 2 characters of the model's vocabulary",
             ));
         }
+        let window = self.core.config.block_size + 1;
+        let held = (ids.len() / 10).max(window);
+        self.held_out = if ids.len() >= held + window {
+            ids.split_off(ids.len() - held)
+        } else {
+            Vec::new()
+        };
         self.train_data = ids;
         self.seed = seed as u64;
         Ok(self.train_data.len())
