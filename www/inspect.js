@@ -21,6 +21,8 @@ let reqId = 0;
 let modelSeq = 0;
 /** What the last request was for: text, cursor, knock-out set, model, training step. */
 let lastKey = "";
+/** The text and cursor of the request in flight (the answer is stored with them). */
+let sent = { text: "", cursor: 0 };
 
 const keyNow = () => [textBox.value, textBox.selectionStart, state.knockout.join(","), modelSeq, state.analysis ? state.analysis.step : 0].join("\u0000");
 
@@ -39,14 +41,21 @@ function send() {
   if (key === lastKey) return;
   lastKey = key;
   inflight = true;
-  post({ type: ToWorker.INSPECT, id: ++reqId, text: textBox.value, cursor: textBox.selectionStart, maxWindows: BPC_WINDOWS });
+  sent = { text: textBox.value, cursor: textBox.selectionStart };
+  post({ type: ToWorker.INSPECT, id: ++reqId, ...sent, maxWindows: BPC_WINDOWS });
+}
+
+/** True if the last inspection is of the text box's text, cursor and knock-out set as they are now. */
+export function inspectionIsCurrent() {
+  const i = state.inspection;
+  return !!i && i.text === textBox.value && i.cursor === textBox.selectionStart && !i.error && i.knockout === state.knockout.join(",");
 }
 
 onWorker(FromWorker.INSPECTION, (msg) => {
   inflight = false;
   if (msg.id === reqId) {
-    state.inspection = msg;
-    emit("inspection", msg);
+    state.inspection = { ...msg, ...sent };
+    emit("inspection", state.inspection);
   }
   send();
 });

@@ -83,7 +83,8 @@ export const FromWorker = Object.freeze({
   /**
    * {id, knockout, bpc, bpcIntact, lens}: the answer to INSPECT. `bpc` (with the knock-out set)
    * and `bpcIntact` are null when the text is too short to measure (under 3 known characters); `lens` is
-   * {rows: [[{id, ch, p}] top 5, one per layer], after, position} or null (nothing before the cursor).
+   * {rows: [[{id, ch, p}] top 5, one per layer], output (the top 5 of nextProbs), after, position} or
+   * null (nothing before the cursor).
    */
   INSPECTION: "inspection",
   /** {points: [{id, char, class, x, y}], explained, classes, similarity: Float32Array, blockSize}: the answer to EMBEDDING. */

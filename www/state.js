@@ -75,7 +75,7 @@ export const state = Object.seal({
   knockout: [],
   /** The last HEAD_SCORES message ({source, step, windows, heads}) of the current model, or null. */
   headScores: null,
-  /** The last INSPECTION message (bits/char of the text box, the logit lens), or null. */
+  /** The last INSPECTION message (bits/char of the text box, the logit lens) with the `text` and `cursor` it was asked for, or null. */
   inspection: null,
   /**
    * The heads forming: snapshots of the text box's heatmaps while training, oldest first, at

@@ -518,7 +518,9 @@ function lensAfterCursor(text, cursor) {
   const v = W.info.vocab.length;
   const rows = [];
   for (let l = 0; l * v < lens.length; l++) rows.push(topK(lens.subarray(l * v, (l + 1) * v), 5));
-  return { rows, after: W.info.vocab[before[before.length - 1]], position: cursorTokens };
+  // the model's output through its own path (nextProbs), beside the lens of the last block
+  const output = topK(W.model.nextProbs(before, 1.0), 5);
+  return { rows, output, after: W.info.vocab[before[before.length - 1]], position: cursorTokens };
 }
 
 function inspect({ id, text, cursor, maxWindows }) {

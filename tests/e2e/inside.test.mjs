@@ -29,7 +29,10 @@ async function waitForRoles(page) {
 /** Waits until the maps, the next-character panel and #text-bpc all reflect knock-out set `spec`. */
 async function waitForKnockout(page, spec) {
   await page.waitForFunction(
-    (s) => document.querySelector("#attention-grid").dataset.knockedOut === s && document.querySelector("#text-bpc").dataset.knockedOut === s && document.querySelector("#text-bpc").dataset.bpc !== undefined,
+    (s) => {
+      const bpc = document.querySelector("#text-bpc").dataset;
+      return document.querySelector("#attention-grid").dataset.knockedOut === s && bpc.knockedOut === s && bpc.current === "1";
+    },
     spec,
     { timeout: 30000 },
   );
@@ -143,7 +146,7 @@ describe("inside the model", () => {
     assert.equal(restored.bpc, intact.bpc);
     assert.equal(restored.bpcValue, intact.bpcValue);
     assert.deepEqual(restored.maps, intact.maps);
-    assert.equal(await page.evaluate(() => new URLSearchParams(location.hash.slice(1)).get("ko")), null);
+    await page.waitForFunction(() => new URLSearchParams(location.hash.slice(1)).get("ko") === null);
     assert.equal(await page.isDisabled("#knockout-clear"), true);
     assert.deepEqual(await problems(page), []);
     await page.context().close();
@@ -209,17 +212,25 @@ describe("inside the model", () => {
     const page = await newPage(env.browser);
     await openViewer(page, env.server.url);
     await setText(page, "ಕನ್ನಡ ನಾಡು ನುಡಿ");
-    await page.waitForFunction(() => document.querySelectorAll("#logit-lens [data-layer]").length > 0);
-    const rows = await page.$$eval("#logit-lens [data-layer]", (trs) => trs.map((tr) => ({ layer: tr.dataset.layer, cells: [...tr.querySelectorAll("td")].map((td) => td.textContent) })));
+    // (the default text is 15 characters too: wait for the lens after this one's last, ◌ಿ)
+    await page.waitForFunction(() => /^After “◌?ಿ” \(character 15\)/.test(document.querySelector("#lens-context").textContent));
+    const rows = await page.$$eval("#logit-lens [data-layer]", (trs) => trs.map((tr) => ({ layer: tr.dataset.layer, text: tr.textContent, cells: [...tr.querySelectorAll("td")].map((td) => td.textContent) })));
     assert.deepEqual(rows.map((r) => r.layer), ["0", "1", "2", "3", "output"]);
     for (const r of rows) {
       assert.equal(r.cells.length, 5, `row ${r.layer}`);
       for (const c of r.cells) assert.match(c, /^.+\d+(\.\d)?%$/u);
     }
     assert.deepEqual(rows[3].cells, rows[4].cells, "the last layer's lens is the model's output");
+    // the output row is the next-character panel's first guesses
     const firstGuess = await page.$eval("#next-char li .next-char", (e) => e.textContent);
     assert.equal(await page.$eval('#logit-lens [data-layer="output"] .lens-ch', (e) => e.textContent), firstGuess);
-    assert.match(await page.textContent("#lens-context"), /^After “◌?ಿ” \(character 15\)/);
+    // knocking out a layer changes the lens (it reads the knocked-out model)
+    await page.click('[data-knockout-layer="2"]');
+    await waitForKnockout(page, "2.0,2.1,2.2,2.3");
+    await page.waitForFunction(() => /heads 2\.0,2\.1,2\.2,2\.3 knocked out/.test(document.querySelector("#lens-context").textContent));
+    const knocked = await page.$$eval("#logit-lens [data-layer]", (trs) => trs.map((tr) => tr.textContent));
+    assert.deepEqual(knocked.slice(0, 2), rows.slice(0, 2).map((r) => r.text), "blocks before the knocked-out layer are unchanged");
+    assert.notDeepEqual(knocked.slice(2), rows.slice(2).map((r) => r.text), "from the knocked-out layer on, the lens changes");
     assert.deepEqual(await problems(page), []);
     await page.context().close();
   });

@@ -15,8 +15,8 @@ import { ROLE_NAMES } from "./roles.js";
  */
 const COLUMNS = [
   { key: "head", label: "Head", what: "Layer and head, numbered from 1 (the link's ko= and kgpt --ablate count from 0)." },
-  { key: "role", label: "Role", what: "The score that marks the head out, by the rule in the README (each score has a threshold); “mixed” when none does." },
-  { key: "role_score", label: "Score", digits: 2, unit: true, what: "The value of the score that decided the role." },
+  { key: "role", label: "Role", what: "The score with the largest evidence, if that evidence is at least 0.3; “mixed” when none reaches it (ties go to first, self, previous, induction, akshara, conjunct, word start)." },
+  { key: "role_score", label: "Score", digits: 2, unit: true, what: "The evidence that decided the role: the score itself for first, self, previous and induction; for akshara, conjunct and word start the score minus what the head's distance profile alone would put there." },
   { key: "prev_char", label: "Prev.", digits: 2, unit: true, what: "Attention on the character just before the query (mean over all queries)." },
   { key: "self", label: "Self", digits: 2, unit: true, what: "Attention on the query's own position." },
   { key: "first", label: "First", digits: 2, unit: true, what: "Attention on the first character of the window." },

@@ -3,13 +3,13 @@
 // outputs are zeroed before the output projection in every later forward), the link field
 // `ko=L.H,…`, and #text-bpc: the bits per character of the text box with the heads knocked out,
 // against the intact model. #attention-grid[data-knocked-out] names the set the drawn maps were
-// computed with.
+// computed with; #text-bpc[data-current] says whether its figure is of the text box as it is now.
 
 import { state } from "../state.js";
 import { FromWorker, ToWorker } from "../protocol.js";
 import { $, on, onWorker, post, registerHashField, scheduleHash } from "../app.js";
 import { scheduleAnalysis } from "../analysis.js";
-import { BPC_WINDOWS, scheduleInspect } from "../inspect.js";
+import { BPC_WINDOWS, inspectionIsCurrent, scheduleInspect } from "../inspect.js";
 import { el, plural } from "../format.js";
 
 const ui = {
@@ -169,6 +169,7 @@ export function init() {
   on("model", () => {
     send();
     render();
+    scheduleHash();
   });
   // (the page's set stays the truth: a reply to an older toggle must not undo a newer one)
   onWorker(FromWorker.KNOCKOUT, () => {
@@ -179,6 +180,12 @@ export function init() {
     ui.grid.dataset.knockedOut = a.knockout ?? "";
   });
   on("inspection", renderBpc);
+  // data-current: the figure is of the text, cursor and set as they are now (typing makes it stale until the next inspection)
+  const current = () => {
+    ui.bpc.dataset.current = inspectionIsCurrent() ? "1" : "0";
+  };
+  on("inspection", current);
+  on("analysis", current);
   registerHashField("ko", {
     get: () => (state.knockout.length ? state.knockout.join(",") : null),
     set: (v) => {

@@ -1,8 +1,8 @@
 // The "Layer by layer" panel (logit lens): for the character after the cursor, the top 5 next
 // characters as each layer would predict them — the residual stream after that layer's block
 // read out through the final layer norm and lm_head — one `[data-layer]` row per layer, then
-// the model's output (the next-character panel's top 5). Guesses equal to the output's first
-// choice are marked.
+// the model's output (its next-character probabilities, computed on their own path: the last
+// block's row must equal it). Guesses equal to the output's first choice are marked.
 
 import { state } from "../state.js";
 import { $, on } from "../app.js";
@@ -47,15 +47,14 @@ function header() {
 
 function render() {
   const msg = state.inspection;
-  const a = state.analysis;
   const caption = el("caption", "sr-only", "The five most likely next characters as each layer would predict them, with probabilities; the last row is the model's output.");
   const tbody = el("tbody");
-  if (!msg || msg.error || !msg.lens || !a || !a.next) {
+  if (!msg || msg.error || !msg.lens) {
     ui.context.textContent = "Place the cursor after some Kannada text: each layer's guess for the next character appears here.";
     ui.table.replaceChildren(caption, header(), tbody);
     return;
   }
-  const output = a.next.top;
+  const { output } = msg.lens;
   const best = output[0] ? output[0].ch : null;
   msg.lens.rows.forEach((top, l) => tbody.append(lensRow(`block ${l + 1}`, String(l), top, best)));
   tbody.append(lensRow("output", "output", output, best));

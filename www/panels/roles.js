@@ -110,7 +110,8 @@ function onScores(msg) {
   }
   state.headScores = msg;
   if (state.replay === null) showRoles(msg.heads);
-  ui.source.textContent = `Scored on ${msg.source}: ${msg.windows} window${msg.windows === 1 ? "" : "s"} of up to ${state.model.config.block_size} characters, model at training step ${msg.step}.`;
+  const bpc = Number.isFinite(msg.bits_per_char) ? `, where the intact model needs ${msg.bits_per_char.toFixed(3)} bits per character` : "";
+  ui.source.textContent = `Scored on ${msg.source}: ${msg.windows} window${msg.windows === 1 ? "" : "s"} of up to ${state.model.config.block_size} characters${bpc}; model at training step ${msg.step}.`;
   emit("head-scores", msg);
 }
 
