@@ -161,7 +161,8 @@ export function hashFromState() {
     const v = field.get();
     if (v !== null && v !== undefined) p.set(key, v);
   }
-  return `#${p.toString()}`;
+  // commas need no escaping in a fragment (and read better: ko=0.1,2.3)
+  return `#${p.toString().replace(/%2C/gi, ",")}`;
 }
 
 /** Writes the state into the address (debounced), then emits "hash". */
