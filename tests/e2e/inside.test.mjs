@@ -134,6 +134,7 @@ describe("inside the model", () => {
     await page.click('[data-knockout="2.1"]');
     await waitForKnockout(page, `${layer0},2.1`);
     await page.waitForFunction(() => new URLSearchParams(location.hash.slice(1)).get("ko") === "0.0,0.1,0.2,0.3,2.1");
+    assert.match(await page.evaluate(() => location.hash), /(^#|&)ko=0\.0,0\.1,0\.2,0\.3,2\.1(&|$)/, "written as L.H,L.H");
     assert.equal(await page.getAttribute('[data-knockout-layer="0"]', "aria-pressed"), "true");
 
     // undo one by one (the layer toggle), then restore all: exactly the intact outputs
