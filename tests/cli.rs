@@ -347,3 +347,124 @@ fn bad_inputs_fail_cleanly() {
         "4",
     ]);
 }
+
+/// `kgpt heads`, `eval --ablate`, `forward --logit-lens --ablate`, `kgpt embeddings`: outputs
+/// with the documented keys and shapes, and clear errors for bad head lists and short texts.
+#[test]
+fn inside_the_model_commands() {
+    let dir = tmp("inside");
+    let (data, w) = tiny_weights(&dir);
+    let json: serde_json::Value = serde_json::from_str(&ok(&[
+        "heads",
+        "--weights",
+        s(&w),
+        "--data",
+        s(&data),
+        "--windows",
+        "5",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(json["windows"], 5);
+    let heads = json["heads"].as_array().unwrap();
+    assert_eq!(heads.len(), 2, "1 layer × 2 heads");
+    for key in [
+        "layer",
+        "head",
+        "prev_char",
+        "self",
+        "first",
+        "mean_distance",
+        "entropy_bits",
+        "same_akshara",
+        "conjunct",
+        "word_start",
+        "induction",
+        "knockout_bits",
+        "role",
+    ] {
+        assert!(heads[1].get(key).is_some(), "heads[1] lacks {key}");
+    }
+    let table = ok(&["heads", "--weights", s(&w), "--data", s(&data)]);
+    assert!(
+        table.contains("0.1 ") && table.contains("ko bits"),
+        "{table}"
+    );
+
+    let eval: serde_json::Value = serde_json::from_str(&ok(&[
+        "eval",
+        "--weights",
+        s(&w),
+        "--data",
+        s(&data),
+        "--ablate",
+        "0.1",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(eval["ablated"], "0.1");
+    assert!(
+        eval["bits_per_char"].as_f64().unwrap() != eval["intact_bits_per_char"].as_f64().unwrap()
+    );
+
+    let fwd: serde_json::Value = serde_json::from_str(&ok(&[
+        "forward",
+        "--weights",
+        s(&w),
+        "--ids",
+        "1,2,3",
+        "--logit-lens",
+        "--ablate",
+        "0.0",
+    ]))
+    .unwrap();
+    let lens = fwd["logit_lens"].as_array().unwrap();
+    assert_eq!(lens.len(), 1);
+    assert_eq!(lens[0].as_array().unwrap().len(), 3);
+    assert_eq!(lens[0][2], fwd["logits"][2], "last layer's lens = logits");
+    assert_eq!(fwd["knocked_out"], "0.0");
+
+    let emb: serde_json::Value =
+        serde_json::from_str(&ok(&["embeddings", "--weights", s(&w), "--json"])).unwrap();
+    let points = emb["points"].as_array().unwrap();
+    assert!(points
+        .iter()
+        .any(|p| p["char"] == "ಕ" && p["class"] == "consonant"));
+    assert!(points
+        .iter()
+        .any(|p| p["char"] == "್" && p["class"] == "virama"));
+    assert_eq!(emb["position_similarity"].as_array().unwrap().len(), 4);
+
+    for (spec, needle) in [
+        ("9.9", "layers 0..=0 and heads 0..=1"),
+        ("x", "is not a head"),
+        ("", "at least one head"),
+        ("0.0,,0.1", "empty entry"),
+        ("0.1,0.1", "listed twice"),
+    ] {
+        let err = fails(&[
+            "eval",
+            "--weights",
+            s(&w),
+            "--data",
+            s(&data),
+            "--ablate",
+            spec,
+        ]);
+        assert!(err.contains(needle), "--ablate {spec:?}: {err}");
+    }
+    let err = fails(&[
+        "heads",
+        "--weights",
+        s(&w),
+        "--data",
+        s(&data),
+        "--windows",
+        "0",
+    ]);
+    assert!(err.contains("at least 1"), "{err}");
+    let short = dir.join("short.txt");
+    std::fs::write(&short, "ಕನ್ನ").unwrap();
+    let err = fails(&["heads", "--weights", s(&w), "--data", s(&short)]);
+    assert!(err.contains("one window needs block_size + 1 = 5"), "{err}");
+}

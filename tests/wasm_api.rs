@@ -479,3 +479,87 @@ fn a_diverging_learning_rate_is_refused_and_the_model_is_unchanged() {
     assert_eq!(m.forward(&ids).ok().unwrap().logits().to_vec(), before);
     assert!(!m.undo_last_step(), "only the last step can be undone");
 }
+
+/// Issue 11's exports: the knock-out set reaches forward, nextProbs, the KV cache and
+/// bitsPerChar, undoing it restores the intact output exactly; the logit lens ends in the
+/// model's output; head scores, the embedding map and the held-out split have their shapes.
+#[wasm_bindgen_test]
+fn knockout_lens_scores_map_and_held_out() {
+    let mut m = product();
+    let c = cfg(&m);
+    let text = "ಕನ್ನಡ ನಾಡು ಕನ್ನಡ ನುಡಿ. ಹಿತ್ತಲ ಗಿಡ ಮದ್ದಲ್ಲ. ಅತಿ ಆಸೆ ಗತಿ ಕೇಡು.";
+    let ids = encode_ids(&m, text);
+    let intact = m.next_probs(&ids, 1.0).unwrap().to_vec();
+    let mut cache = KvCache::new(&m);
+    cache.sync(&m, &ids).unwrap();
+    let cached_intact = cache.probs_at(ids.len() - 1, 1.0).unwrap().to_vec();
+    let intact_bits = m.bits_per_char(text, 4, true).unwrap();
+
+    m.set_knockout("2.1, 0.3").unwrap();
+    assert_eq!(m.knockout(), "0.3,2.1");
+    let knocked = m.next_probs(&ids, 1.0).unwrap().to_vec();
+    assert!(
+        max_abs_diff(&knocked, &intact) > 1e-4,
+        "the knock-out changes the output"
+    );
+    assert_eq!(
+        cache.sync(&m, &ids).unwrap(),
+        0,
+        "a new set recomputes every position"
+    );
+    let cached = cache.probs_at(ids.len() - 1, 1.0).unwrap().to_vec();
+    assert!(max_abs_diff(&cached, &knocked) <= 1e-5);
+    let knocked_bits = m.bits_per_char(text, 4, true).unwrap();
+    assert!((knocked_bits - intact_bits).abs() > 1e-4);
+    assert_eq!(m.bits_per_char(text, 4, false).unwrap(), intact_bits);
+    let lens = m.logit_lens(&ids, ids.len() - 1).unwrap().to_vec();
+    assert_eq!(lens.len(), c.n_layer * c.vocab_size);
+    assert!(max_abs_diff(&lens[(c.n_layer - 1) * c.vocab_size..], &knocked) <= 1e-6);
+
+    // Bad sets are refused and leave the set as it was.
+    for bad in ["9.9", "x", "0.1,,0.2", "1.1,1.1"] {
+        assert!(!error_of(m.set_knockout(bad)).is_empty(), "{bad}");
+        assert_eq!(m.knockout(), "0.3,2.1");
+    }
+    m.set_knockout("").unwrap();
+    assert_eq!(m.knockout(), "");
+    assert_eq!(
+        m.next_probs(&ids, 1.0).unwrap().to_vec(),
+        intact,
+        "undo is exact"
+    );
+    cache.sync(&m, &ids).unwrap();
+    assert!(
+        max_abs_diff(
+            &cache.probs_at(ids.len() - 1, 1.0).unwrap().to_vec(),
+            &cached_intact
+        ) <= 1e-6
+    );
+    assert!(error_of(m.logit_lens(&ids, ids.len())).contains("outside"));
+    assert!(!error_of(m.bits_per_char("ಕ", 4, true)).is_empty());
+
+    let scores: serde_json::Value = serde_json::from_str(&m.head_scores(text, 2).unwrap()).unwrap();
+    assert_eq!(scores["windows"], 1, "a short text is one window");
+    assert_eq!(
+        scores["heads"].as_array().unwrap().len(),
+        c.n_layer * c.n_head
+    );
+    let map: serde_json::Value = serde_json::from_str(&m.embedding_map()).unwrap();
+    assert_eq!(map["points"].as_array().unwrap().len(), c.vocab_size);
+    assert_eq!(
+        m.position_similarity().length() as usize,
+        c.block_size * c.block_size
+    );
+
+    // Training text: the last 10 % (≥ block_size + 1) is held out when enough is left.
+    let long = text.repeat(20);
+    let trained = m.set_training_text(&long, 1).unwrap();
+    let held = m.held_out_chars();
+    assert_eq!(trained + held, encode_ids(&m, &long).len());
+    assert!(held > c.block_size);
+    let loss = m.held_out_loss(4).unwrap().expect("something is held out");
+    assert!(loss.is_finite() && loss > 0.0);
+    m.set_training_text(text, 1).unwrap();
+    assert_eq!(m.held_out_chars(), 0);
+    assert!(m.held_out_loss(4).unwrap().is_none());
+}
