@@ -79,7 +79,7 @@ export const state = Object.seal({
   inspection: null,
   /**
    * The heads forming: snapshots of the text box's heatmaps while training, oldest first, at
-   * most 64: {step, seen, tokens, n_layer, n_head, attention (Uint8Array, weight × 255), roles}.
+   * most 64: {step, seen, tokens, n_layer, n_head, attention (Uint8Array: each map's lower triangle, weight × 255), roles}.
    */
   snapshots: [],
   /** Index into `snapshots` the grid replays, or null (the grid shows the live model). */

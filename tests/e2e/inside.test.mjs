@@ -305,6 +305,32 @@ describe("inside the model", () => {
     await page.context().close();
   });
 
+  test("the heads-forming snapshots stay bounded: thinned out to at most 64 over 150 steps", async () => {
+    const page = await newPage(env.browser);
+    await openViewer(page, env.server.url);
+    await page.fill("#train-steps", "150");
+    await page.fill("#train-batch", "1");
+    await page.click("#train-start");
+    await page.waitForFunction(() => /^Done/.test(document.querySelector("#train-status").textContent), null, { timeout: 240000 });
+    await settle(page);
+    const n = Number(await page.getAttribute("#timeline", "data-snapshots"));
+    // every 2 steps would be ~75: past 64 every other one goes and the interval doubles
+    assert.ok(n > 16 && n <= 64, `${n} snapshots`);
+    const steps = [];
+    await page.focus("#timeline");
+    await page.keyboard.press("Home");
+    for (let i = 0; i < n; i++) {
+      steps.push(Number(await page.getAttribute("#attention-grid", "data-replay-step")));
+      await page.keyboard.press("ArrowRight");
+    }
+    assert.equal(steps[0], 0, "the model before training stays the first snapshot");
+    for (let i = 1; i < n; i++) assert.ok(steps[i] > steps[i - 1], `steps increase: ${steps}`);
+    assert.ok(steps[n - 1] >= 140, `the last snapshot is recent: ${steps}`);
+    assert.ok(steps.some((s, i) => i > 0 && s - steps[i - 1] >= 4), `thinned out: ${steps}`);
+    assert.deepEqual(await problems(page), []);
+    await page.context().close();
+  });
+
   test("screenshot of the new panels (tests/e2e/screenshots/inside-the-model.png)", async () => {
     const page = await newPage(env.browser, { width: 1366, height: 900 });
     await openViewer(page, env.server.url);

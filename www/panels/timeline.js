@@ -2,7 +2,8 @@
 // roles as last recomputed) every `every` steps; the slider #timeline replays them in the grid,
 // during or after training, its last position being the live model. Memory is bounded: past
 // MAX_SNAPSHOTS every other snapshot is dropped and the interval doubles, and weights are kept
-// as bytes (weight × 255: a 128-character text costs 256 KiB per snapshot, 16 MiB at most).
+// as bytes of the maps' lower triangles (weight × 255: a 128-character text costs 129 KiB per
+// snapshot, 8.1 MiB at most).
 
 import { state } from "../state.js";
 import { $, on } from "../app.js";
@@ -28,10 +29,35 @@ function rolesNow() {
   return state.headScores ? { step: state.headScores.step, heads: state.headScores.heads.map(({ role, role_score }) => ({ role, role_score })) } : null;
 }
 
+/** The causal maps' lower triangles (row q keeps keys 0..q), each weight as a byte (× 255). */
 function snapshotOf(a) {
-  const q = new Uint8Array(a.attention.length);
-  for (let i = 0; i < q.length; i++) q[i] = Math.round(Math.min(1, Math.max(0, a.attention[i])) * 255);
-  return { step: a.step, seen: a.seen, tokens: a.tokens, n_layer: a.n_layer, n_head: a.n_head, attention: q, roles: rolesNow() };
+  const t = a.tokens;
+  const maps = a.n_layer * a.n_head;
+  const tri = (t * (t + 1)) / 2;
+  const q = new Uint8Array(maps * tri);
+  let j = 0;
+  for (let m = 0; m < maps; m++) {
+    for (let r = 0; r < t; r++) {
+      const row = (m * t + r) * t;
+      for (let k = 0; k <= r; k++) q[j++] = Math.round(Math.min(1, Math.max(0, a.attention[row + k])) * 255);
+    }
+  }
+  return { step: a.step, seen: a.seen, tokens: t, n_layer: a.n_layer, n_head: a.n_head, attention: q, roles: rolesNow() };
+}
+
+/** A snapshot's maps back as [maps, tokens, tokens] weights (zero above the diagonal). */
+function unpack(s) {
+  const t = s.tokens;
+  const maps = s.n_layer * s.n_head;
+  const out = new Float32Array(maps * t * t);
+  let j = 0;
+  for (let m = 0; m < maps; m++) {
+    for (let r = 0; r < t; r++) {
+      const row = (m * t + r) * t;
+      for (let k = 0; k <= r; k++) out[row + k] = s.attention[j++] / 255;
+    }
+  }
+  return out;
 }
 
 /** Keeps every other snapshot (the first and the last stay) and doubles the interval. */
@@ -93,8 +119,7 @@ function describe() {
 function showSnapshot(i) {
   const s = state.snapshots[i];
   state.replay = i;
-  const attention = Float32Array.from(s.attention, (v) => v / 255);
-  grid.update(displayOf({ ...s, attention }));
+  grid.update(displayOf({ ...s, attention: unpack(s) }));
   showRoles(s.roles ? s.roles.heads : null);
   ui.grid.dataset.replayStep = String(s.step);
   renderSlider();
