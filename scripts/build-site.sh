@@ -4,12 +4,12 @@
 #   bash scripts/build-site.sh [--out DIR] [--no-build]
 #
 #   DIR/index.html                       redirects to www/
-#   DIR/www/                             the page, with www/pkg/ (built by scripts/build-wasm.sh)
+#   DIR/www/                             the page, with www/pkg/ and www/pkg-relaxed/ (scripts/build-wasm.sh)
 #   DIR/weights/kannada-gpt.safetensors  the shipped model (the page loads ../weights/...)
 #
 # The site keeps the repository's layout because the page only uses relative paths. GitHub Pages
 # sends no special headers, so the page's Content-Security-Policy comes from its <meta> tag.
-# --no-build uses the www/pkg that is already there (it must exist); default DIR is _site.
+# --no-build uses the www/pkg and www/pkg-relaxed that are already there (it must exist); default DIR is _site.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,15 +35,17 @@ esac
 if [ "$BUILD" -eq 1 ]; then
     bash scripts/build-wasm.sh
 fi
-for f in www/index.html www/pkg/kgpt.js www/pkg/kgpt_bg.wasm weights/kannada-gpt.safetensors; do
-    [ -f "$f" ] || die "$f is missing (build www/pkg with scripts/build-wasm.sh)"
+for f in www/index.html www/pkg/kgpt.js www/pkg/kgpt_bg.wasm www/pkg-relaxed/kgpt.js \
+    www/pkg-relaxed/kgpt_bg.wasm weights/kannada-gpt.safetensors; do
+    [ -f "$f" ] || die "$f is missing (build www/pkg and www/pkg-relaxed with scripts/build-wasm.sh)"
 done
 
 rm -rf "$OUT"
 mkdir -p "$OUT/weights"
 cp -r www "$OUT/www"
 # build bookkeeping, not part of the site
-rm -f "$OUT/www/pkg/.gitignore" "$OUT/www/pkg/.built-from"
+rm -f "$OUT/www/pkg/.gitignore" "$OUT/www/pkg/.built-from" \
+    "$OUT/www/pkg-relaxed/.gitignore" "$OUT/www/pkg-relaxed/.built-from"
 cp weights/kannada-gpt.safetensors "$OUT/weights/"
 cat >"$OUT/index.html" <<'HTML'
 <!doctype html>

@@ -4,10 +4,11 @@
 #   bash scripts/test-all.sh
 #
 #   1. cargo fmt --all -- --check
-#   2. cargo clippy --all-targets -- -D warnings
+#   2. cargo clippy --all-targets -- -D warnings (native, wasm32, wasm32 with relaxed SIMD)
 #   3. cargo test --release
-#   4. wasm-pack test --headless --firefox --release --mode no-install   (wasm32, in Firefox)
-#   5. scripts/build-wasm.sh                                            (www/pkg)
+#   4. wasm-pack test --headless --firefox --release --mode no-install   (wasm32, in Firefox), and the
+#      same suite compiled with relaxed SIMD in Chromium (--chrome, chromedriver; kernels, parity, ...)
+#   5. scripts/build-wasm.sh                                            (www/pkg, www/pkg-relaxed)
 #   6. kgpt bench --quick, the wasm bench under Node --quick, a fuzz smoke run (benchmarks only
 #      have to run here; their timings are not asserted)
 #   7. tests/ddp (scripts/train_ddp.py under torchrun, against kgpt; PyTorch from scripts/setup-torch.sh)
@@ -21,6 +22,12 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$ROOT/node_modules/.bin:$PATH"
+
+# the relaxed-SIMD build's RUSTFLAGS and target subdir (shared with scripts/build-wasm.sh)
+# shellcheck source=scripts/wasm-relaxed.env
+. "$ROOT/scripts/wasm-relaxed.env"
+RELAXED_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/$RELAXED_TARGET_SUBDIR"
+CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver || true)}"
 
 # wasm-pack test --firefox: use our geckodriver (never let wasm-pack download one)
 if [ -z "${GECKODRIVER:-}" ] && command -v geckodriver >/dev/null 2>&1; then
@@ -79,12 +86,17 @@ skip() {
 run "cargo fmt --all -- --check" cargo fmt --all -- --check
 run "cargo clippy --all-targets -- -D warnings" cargo clippy --all-targets -- -D warnings
 run "cargo clippy (wasm32)" cargo clippy --target wasm32-unknown-unknown --all-targets -- -D warnings
+run "cargo clippy (wasm32, relaxed SIMD)" env RUSTFLAGS="$RELAXED_RUSTFLAGS" CARGO_TARGET_DIR="$RELAXED_TARGET_DIR" \
+    cargo clippy --target wasm32-unknown-unknown --all-targets -- -D warnings
 run "cargo test --release" cargo test --release
 run "kgpt bench --quick (smoke)" cargo run --release --quiet -- bench --quick --threads 1,2 --json-out target/bench-smoke.json
 run "wasm-pack test --headless --firefox --release" \
     wasm-pack test --headless --firefox --release --mode no-install
+run "wasm-pack test --headless --chrome --release (relaxed SIMD)" \
+    env RUSTFLAGS="$RELAXED_RUSTFLAGS" CARGO_TARGET_DIR="$RELAXED_TARGET_DIR" CHROMEDRIVER="$CHROMEDRIVER" \
+    wasm-pack test --headless --chrome --release --mode no-install
 run "scripts/build-wasm.sh" bash scripts/build-wasm.sh
-run "wasm bench under Node --quick (smoke)" node scripts/bench-wasm.mjs --pkg www/pkg --quick --json-out target/bench-wasm-smoke.json
+run "wasm bench under Node --quick (smoke)" node scripts/bench-wasm.mjs --pkg www/pkg --pkg www/pkg-relaxed --quick --json-out target/bench-wasm-smoke.json
 run "fuzz smoke (each target a few seconds)" bash scripts/fuzz-smoke.sh
 run "PyTorch DDP trainer (tests/ddp: torchrun, gloo)" "${TORCH_VENV:-/opt/torch-venv}/bin/python" -m unittest discover -s tests/ddp -v
 if [ -d tests/e2e ]; then

@@ -77,7 +77,11 @@ export function post(msg, transfer) {
 }
 
 export function startWorker() {
-  const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  const url = new URL("./worker.js", import.meta.url);
+  // ?kernel=simd128 forces the simd128 wasm build (wasm-build.js); the worker reads it from its URL
+  const kernel = new URLSearchParams(location.search).get("kernel");
+  if (kernel) url.searchParams.set("kernel", kernel);
+  const worker = new Worker(url, { type: "module" });
   worker.onmessage = (e) => {
     const handler = handlers.get(e.data && e.data.type);
     if (handler) handler(e.data);

@@ -95,7 +95,7 @@ export const FromWorker = Object.freeze({
   FATAL: "fatal",
 });
 
-/** The benchmark worker (www/bench-worker.js): page → {quick, vocabSize}; → BenchReply. */
+/** The benchmark worker (www/bench-worker.js): page → {quick, vocabSize, build ("relaxed" or "simd128", wasm-build.js)}; → BenchReply. */
 export const BenchReply = Object.freeze({
   /** {json, kernel, wallMs, userAgent}: the report, same keys as `kgpt bench`. */
   RESULT: "result",

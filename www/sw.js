@@ -1,6 +1,6 @@
 // Service worker: makes the viewer work offline once it has been opened.
 //
-// Install caches the app shell, the wasm, the fonts, the built-in text and the shipped weights.
+// Install caches the app shell, both wasm builds, the fonts, the built-in text and the shipped weights.
 // Every GET goes to the network first (so a new model or page version is picked up as soon as
 // it is online) and falls back to the cache when the network fails; successful same-origin
 // responses refresh the cache.
@@ -38,9 +38,13 @@ const SHELL = [
   "panels/bench.js",
   "worker.js",
   "bench-worker.js",
+  "wasm-build.js",
   "icon.svg",
   "pkg/kgpt.js",
   "pkg/kgpt_bg.wasm",
+  // the relaxed-SIMD build (wasm-build.js picks it where the browser validates relaxed SIMD)
+  "pkg-relaxed/kgpt.js",
+  "pkg-relaxed/kgpt_bg.wasm",
   "data/proverbs.txt",
   "fonts/noto-sans-kannada-kannada-400-normal.woff2",
   "fonts/noto-sans-kannada-kannada-600-normal.woff2",

@@ -5,8 +5,12 @@
 // in between. Tokens, probabilities and the product config come from the wasm API (Rust's
 // tokenizer, softmax and Config), never re-implemented here.
 
-import init, { KvCache, Model, Sampler, kernelName, productConfigJson } from "./pkg/kgpt.js";
 import { FromWorker, ToWorker } from "./protocol.js";
+import { loadWasmBuild, pickWasmBuild } from "./wasm-build.js";
+
+// The wasm package's exports, set once `wasmReady` resolves (every handler awaits it first):
+// the relaxed-SIMD build where the browser has it, else simd128 (wasm-build.js).
+let KvCache, Model, Sampler, kernelName, productConfigJson;
 
 const post = (msg, transfer) => self.postMessage(msg, transfer || []);
 
@@ -35,7 +39,8 @@ const W = Object.seal({
   intactBpc: null,
 });
 
-const wasmReady = init().then((exports) => {
+const wasmReady = loadWasmBuild(pickWasmBuild(self.location.href)).then(({ pkg, exports }) => {
+  ({ KvCache, Model, Sampler, kernelName, productConfigJson } = pkg);
   W.wasm = exports;
   post({ type: FromWorker.WASM, kernel: kernelName() });
 });

@@ -52,6 +52,14 @@ impl GemmSimd for super::simd::Wasm128 {
     }
 }
 
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+impl GemmSimd for super::simd::WasmRelaxed {
+    #[inline(never)]
+    fn gemm(self, g: Gemm<'_>) {
+        gemm_body(self, g)
+    }
+}
+
 /// `C[i, j] (+)= Σ_p A[i·a_rs + p·a_cs] · B[p·b_rs + j]` for `i < m`, `j < n`, `p < k`.
 pub(crate) struct Gemm<'a> {
     pub c: &'a mut [f32],

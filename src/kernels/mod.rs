@@ -1,10 +1,13 @@
 //! f32 kernels: the only place that cares how the machine multiplies.
 //!
 //! Every kernel body is written once, generically over a tiny vector vocabulary
-//! ([`simd::Simd`]: load, store, fma, exp, horizontal sums). Three implementations exist: AVX2+FMA
+//! ([`simd::Simd`]: load, store, fma, exp, horizontal sums). Four implementations exist: AVX2+FMA
 //! on x86_64 (picked at run time by CPU feature detection, so the release binary is fast on any
 //! x86_64 without `-C target-cpu=native`), wasm `simd128` (picked at compile time when the build
-//! enables it, as `.cargo/config.toml` does), and a portable one over plain 8-lane arrays.
+//! enables it, as `.cargo/config.toml` does), wasm `simd128` + relaxed SIMD (the same, with
+//! `f32x4.relaxed_madd` as the FMA; picked when the build also enables `relaxed-simd`, as
+//! `scripts/build-wasm.sh` does for `www/pkg-relaxed`), and a portable one over plain 8-lane
+//! arrays.
 //! Dispatch happens once per kernel call, and the kernels are whole operations (a matrix
 //! product, all heads of one layer's attention), so the check is off the inner loops. This
 //! folder is the only place with `unsafe`.
@@ -52,7 +55,13 @@ macro_rules! dispatch {
                     // SAFETY: the token exists only because AVX2 and FMA were detected.
                     return unsafe { avx2(s, $($arg),*) };
                 }
-                #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+                #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+                let s = simd::WasmRelaxed;
+                #[cfg(all(
+                    target_arch = "wasm32",
+                    target_feature = "simd128",
+                    not(target_feature = "relaxed-simd")
+                ))]
                 let s = simd::Wasm128;
                 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
                 let s = simd::Portable;
@@ -91,6 +100,8 @@ pub fn uses_avx2() -> bool {
 pub fn kernel_name() -> &'static str {
     if uses_avx2() {
         "avx2+fma"
+    } else if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) {
+        "wasm-simd128+relaxed"
     } else if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
         "wasm-simd128"
     } else {

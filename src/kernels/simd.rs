@@ -1,7 +1,8 @@
-//! The small vector vocabulary every kernel body is written in ([`Simd`]), and its three
+//! The small vector vocabulary every kernel body is written in ([`Simd`]), and its
 //! implementations: [`Avx2`] (x86_64 AVX2 + FMA, 8 lanes, picked at run time), [`Wasm128`]
-//! (wasm32 `simd128`, 4 lanes, picked at compile time) and [`Portable`] (plain arrays of 8 lanes,
-//! no `unsafe` maths; the reference the tests cross-check the others against).
+//! (wasm32 `simd128`, 4 lanes, picked at compile time), [`WasmRelaxed`] (`simd128` plus
+//! relaxed SIMD's `f32x4.relaxed_madd`, the page's second build) and [`Portable`] (plain arrays
+//! of 8 lanes, no `unsafe` maths; the reference the tests cross-check the others against).
 //!
 //! A `Simd` value is a zero-sized *token*: holding one proves the CPU has the instructions, so
 //! the methods can be safe. [`Avx2`] tokens only come from [`Avx2::detect`] (or, inside a
@@ -29,7 +30,9 @@ pub(crate) trait Simd: Copy {
     fn max(self, a: Self::V, b: Self::V) -> Self::V;
     /// `a · b + c` (fused where the hardware has it).
     fn fma(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
-    /// Scalar `a · b + c`, fused exactly when [`Simd::fma`] is (so tails round like the body).
+    /// Scalar `a · b + c`, fused exactly when [`Simd::fma`] is (so tails round like the body),
+    /// except on [`WasmRelaxed`], whose vector FMA is fused only where the engine's CPU has one:
+    /// its tails stay unfused (wasm has no scalar FMA instruction).
     fn fmas(self, a: f32, b: f32, c: f32) -> f32;
     /// Sum of the lanes.
     fn hsum(self, v: Self::V) -> f32;
@@ -444,6 +447,90 @@ mod wasm128 {
             let y = f32x4_add(f32x4_mul(y, z), f32x4_add(x, f32x4_splat(1.0)));
             let n = i32x4_add(i32x4_trunc_sat_f32x4(fx), i32x4_splat(127));
             f32x4_mul(y, i32x4_shl(n, 23))
+        }
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+pub(crate) use wasm_relaxed::WasmRelaxed;
+
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+mod wasm_relaxed {
+    use super::*;
+    use core::arch::wasm32::*;
+
+    /// wasm `simd128` with relaxed SIMD (compiled in with
+    /// `-C target-feature=+simd128,+relaxed-simd`, the page's second build): [`Wasm128`] with
+    /// `fma` as `f32x4.relaxed_madd`, which the engine runs as one fused multiply-add where the
+    /// CPU has one (x86 FMA3, Arm NEON) and as multiply-then-add elsewhere. Results may
+    /// therefore differ in the last bits between machines (the PyTorch parity tolerance covers
+    /// both roundings); everything else is exactly [`Wasm128`].
+    #[derive(Clone, Copy, Debug, Default)]
+    pub(crate) struct WasmRelaxed;
+
+    impl Simd for WasmRelaxed {
+        const L: usize = Wasm128::L;
+        type V = v128;
+        #[inline(always)]
+        fn zero(self) -> v128 {
+            Wasm128.zero()
+        }
+        #[inline(always)]
+        fn splat(self, x: f32) -> v128 {
+            Wasm128.splat(x)
+        }
+        #[inline(always)]
+        unsafe fn load(self, p: *const f32) -> v128 {
+            // SAFETY: the caller guarantees p..p+4 is readable (Wasm128::load's contract).
+            unsafe { Wasm128.load(p) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32, v: v128) {
+            // SAFETY: the caller guarantees p..p+4 is writable (Wasm128::store's contract).
+            unsafe { Wasm128.store(p, v) }
+        }
+        #[inline(always)]
+        fn add(self, a: v128, b: v128) -> v128 {
+            Wasm128.add(a, b)
+        }
+        #[inline(always)]
+        fn sub(self, a: v128, b: v128) -> v128 {
+            Wasm128.sub(a, b)
+        }
+        #[inline(always)]
+        fn mul(self, a: v128, b: v128) -> v128 {
+            Wasm128.mul(a, b)
+        }
+        #[inline(always)]
+        fn max(self, a: v128, b: v128) -> v128 {
+            Wasm128.max(a, b)
+        }
+        #[inline(always)]
+        fn fma(self, a: v128, b: v128, c: v128) -> v128 {
+            // Safe to call: the whole crate is compiled with relaxed-simd enabled.
+            f32x4_relaxed_madd(a, b, c)
+        }
+        #[inline(always)]
+        fn fmas(self, a: f32, b: f32, c: f32) -> f32 {
+            // Unfused: wasm has no scalar FMA (f32::mul_add would be a slow libm call).
+            a * b + c
+        }
+        #[inline(always)]
+        fn hsum(self, v: v128) -> f32 {
+            Wasm128.hsum(v)
+        }
+        #[inline(always)]
+        fn hmax(self, v: v128) -> f32 {
+            Wasm128.hmax(v)
+        }
+        #[inline(always)]
+        unsafe fn hsum8_add_store(self, v: [v128; 8], add: *const f32, out: *mut f32) {
+            // SAFETY: the caller guarantees 8 floats at add and out (the same contract).
+            unsafe { Wasm128.hsum8_add_store(v, add, out) }
+        }
+        #[inline(always)]
+        fn exp(self, x: v128) -> v128 {
+            Wasm128.exp(x)
         }
     }
 }

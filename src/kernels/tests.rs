@@ -264,6 +264,40 @@ fn vector_exp_is_accurate() {
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     check_exp(simd::Wasm128, &xs);
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    check_exp(simd::WasmRelaxed, &xs);
+}
+
+/// `fma(a, a, c)` with a = 1 + 2⁻¹², c = −(1 + 2⁻¹¹): the exact a² + c is 2⁻²⁴, but a² rounded to
+/// f32 is 1 + 2⁻¹¹ (a tie, to even), so an unfused multiply-add gives 0.
+fn fma_is_fused_or_unfused<S: Simd>(s: S, fused_allowed: bool, unfused_allowed: bool) {
+    let (a, c) = (1.0 + 2f32.powi(-12), -(1.0 + 2f32.powi(-11)));
+    let mut got = [f32::NAN; 8];
+    // SAFETY: 8 ≥ L floats.
+    unsafe { s.store(got.as_mut_ptr(), s.fma(s.splat(a), s.splat(a), s.splat(c))) };
+    for &g in &got[..S::L] {
+        let ok = (fused_allowed && g == 2f32.powi(-24)) || (unfused_allowed && g == 0.0);
+        assert!(
+            ok,
+            "fma gave {g:e} (fused allowed: {fused_allowed}, unfused: {unfused_allowed})"
+        );
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn fma_rounds_as_each_instruction_set_promises() {
+    // Portable and simd128 multiply then add (the simd128 build stays bit-identical to its
+    // history); AVX2 fuses; relaxed SIMD may do either, whichever the engine's CPU has.
+    fma_is_fused_or_unfused(simd::Portable, false, true);
+    #[cfg(target_arch = "x86_64")]
+    if let Some(s) = simd::Avx2::detect() {
+        fma_is_fused_or_unfused(s, true, false);
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fma_is_fused_or_unfused(simd::Wasm128, false, true);
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    fma_is_fused_or_unfused(simd::WasmRelaxed, true, true);
 }
 
 /// `s.exp` within 3e-7 (relative) of f64 `exp` on `xs` (a multiple of 8 long), and e^−∞ = 0.

@@ -71,7 +71,7 @@ const env = { dir: null, server: null, browser: null };
 before(async () => {
   env.dir = mkdtempSync(join(tmpdir(), "kgpt-site-"));
   const site = join(env.dir, "_site");
-  const prebuilt = existsSync(join(ROOT, "www/pkg/kgpt_bg.wasm")) && existsSync(join(ROOT, "www/pkg/kgpt.js"));
+  const prebuilt = ["www/pkg", "www/pkg-relaxed"].every((d) => existsSync(join(ROOT, d, "kgpt_bg.wasm")) && existsSync(join(ROOT, d, "kgpt.js")));
   execFileSync("bash", [join(ROOT, "scripts/build-site.sh"), "--out", site, ...(prebuilt ? ["--no-build"] : [])], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
   env.site = site;
   env.server = await staticServer(site);
@@ -85,10 +85,10 @@ after(async () => {
 
 describe("the published site (_site/ from scripts/build-site.sh, served like GitHub Pages)", () => {
   test("has the layout the Pages workflow publishes", () => {
-    for (const f of ["index.html", "www/index.html", "www/main.js", "www/worker.js", "www/sw.js", "www/pkg/kgpt.js", "www/pkg/kgpt_bg.wasm", "www/fonts/OFL.txt", "www/data/proverbs.txt", "weights/kannada-gpt.safetensors"]) {
+    for (const f of ["index.html", "www/index.html", "www/main.js", "www/worker.js", "www/sw.js", "www/pkg/kgpt.js", "www/pkg/kgpt_bg.wasm", "www/pkg-relaxed/kgpt.js", "www/pkg-relaxed/kgpt_bg.wasm", "www/fonts/OFL.txt", "www/data/proverbs.txt", "weights/kannada-gpt.safetensors"]) {
       assert.ok(existsSync(join(env.site, f)), f);
     }
-    for (const f of ["www/pkg/.gitignore", "www/pkg/.built-from"]) assert.ok(!existsSync(join(env.site, f)), `${f} is not published`);
+    for (const f of ["www/pkg/.gitignore", "www/pkg/.built-from", "www/pkg-relaxed/.gitignore", "www/pkg-relaxed/.built-from"]) assert.ok(!existsSync(join(env.site, f)), `${f} is not published`);
   });
 
   test("smoke path: redirect, load, 16 maps, typing, generate, offline reload, no errors", async () => {
@@ -140,7 +140,7 @@ describe("the published site (_site/ from scripts/build-site.sh, served like Git
     await page.waitForFunction(
       async () => {
         const keys = (await (await caches.open("kgpt-viewer-v1")).keys()).map((r) => new URL(r.url).pathname);
-        return ["/www/", "/www/pkg/kgpt_bg.wasm", "/weights/kannada-gpt.safetensors"].every((p) => keys.includes(p));
+        return ["/www/", "/www/pkg/kgpt_bg.wasm", "/www/pkg-relaxed/kgpt_bg.wasm", "/weights/kannada-gpt.safetensors"].every((p) => keys.includes(p));
       },
       null,
       { timeout: 30000 },
