@@ -49,9 +49,11 @@ function groupsOf(seen, view) {
   return groups;
 }
 
-/** The maps' data for the current analysis, view and scale (see `state.display`). */
-export function buildDisplay() {
-  const a = state.analysis;
+/**
+ * The maps' data (see `state.display`) of `a` = {attention, seen, tokens, n_layer, n_head}
+ * (an analysis, or a snapshot of the heads forming) in the current view and scale.
+ */
+export function displayOf(a) {
   const { n_layer, n_head } = a;
   const maps = n_layer * n_head;
   const common = { maps, n_layer, n_head, scale: state.scale, view: state.view };
@@ -61,6 +63,9 @@ export function buildDisplay() {
   const labels = groups.map(([s, e]) => displayLabel(a.seen.slice(s, e).join("")));
   return { side: groups.length, data, labels, groups, ...common };
 }
+
+/** The maps' data for the current analysis, view and scale (see `state.display`). */
+export const buildDisplay = () => displayOf(state.analysis);
 
 /** Rebuilds the display after a view or scale change (no new analysis). */
 export function redrawFromCache() {

@@ -6,7 +6,9 @@
 // a new analysis: view or scale), "drawn" (a redraw finished: {totalMs, drawMs, forwardMs,
 // fromKey}), "buttons" (recompute enabled/disabled), "worker-error" (an ERROR message:
 // {context, message}), "worker-restart", "hash" (the address was updated), "fonts" (the
-// Kannada font is loaded). Worker messages go to the one handler registered for their type
+// Kannada font is loaded), "grid" (the heatmap grid was rebuilt: its maps), "inspection" (a
+// new INSPECTION: bits/char and logit lens), "head-scores" (new HEAD_SCORES, or null for a new
+// model), "train-begin" / "train-step" / "train-stopped" (the training messages). Worker messages go to the one handler registered for their type
 // with `onWorker`.
 
 import { state } from "./state.js";
@@ -163,7 +165,8 @@ export function hashFromState() {
     const v = field.get();
     if (v !== null && v !== undefined) p.set(key, v);
   }
-  return `#${p.toString()}`;
+  // commas need no escaping in a fragment (and read better: ko=0.1,2.3)
+  return `#${p.toString().replace(/%2C/gi, ",")}`;
 }
 
 /** Writes the state into the address (debounced), then emits "hash". */

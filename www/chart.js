@@ -1,7 +1,10 @@
-// The live training-loss curve: every step's loss (thin) and its exponential moving average
-// (thick), on a canvas sized to its CSS box.
+// The live training-loss curve: every step's loss (thin), its exponential moving average
+// (thick) and the held-out loss every few steps (dashed, with dots), on a canvas sized to its
+// CSS box; the page's legend under it names the three.
 
 const FONT = '11px "Noto Sans Kannada", system-ui, sans-serif';
+/** The held-out curve's colour (style.css's legend swatch uses the same). */
+const HELD_OUT_COLOR = "#ff8fb1";
 
 export class LossChart {
   constructor(canvas) {
@@ -9,6 +12,8 @@ export class LossChart {
     this.steps = [];
     this.losses = [];
     this.ema = [];
+    /** [{step, loss}] of the held-out part. */
+    this.heldOut = [];
     new ResizeObserver(() => this.draw()).observe(canvas);
   }
 
@@ -16,6 +21,12 @@ export class LossChart {
     this.steps = [];
     this.losses = [];
     this.ema = [];
+    this.heldOut = [];
+    this.draw();
+  }
+
+  pushHeldOut(step, loss) {
+    this.heldOut.push({ step, loss });
     this.draw();
   }
 
@@ -64,7 +75,7 @@ export class LossChart {
     }
     let lo = Infinity;
     let hi = -Infinity;
-    for (const l of this.losses) {
+    for (const l of [...this.losses, ...this.heldOut.map((p) => p.loss)]) {
       if (l < lo) lo = l;
       if (l > hi) hi = l;
     }
@@ -113,5 +124,26 @@ export class LossChart {
     };
     line(this.losses, "rgba(94, 201, 98, 0.45)", 1);
     line(this.ema, "#fde725", 2);
+    this.drawHeldOut(ctx, X, Y);
+  }
+
+  drawHeldOut(ctx, X, Y) {
+    if (!this.heldOut.length) return;
+    ctx.strokeStyle = HELD_OUT_COLOR;
+    ctx.fillStyle = HELD_OUT_COLOR;
+    ctx.lineWidth = 2;
+    ctx.setLineDash([5, 4]);
+    ctx.beginPath();
+    this.heldOut.forEach(({ step, loss }, i) => {
+      if (i === 0) ctx.moveTo(X(step), Y(loss));
+      else ctx.lineTo(X(step), Y(loss));
+    });
+    ctx.stroke();
+    ctx.setLineDash([]);
+    for (const { step, loss } of this.heldOut) {
+      ctx.beginPath();
+      ctx.arc(X(step), Y(loss), 2.5, 0, 2 * Math.PI);
+      ctx.fill();
+    }
   }
 }

@@ -256,11 +256,13 @@ export function drawLegend(canvas, scale) {
 /**
  * The grid of maps: rows = layers, columns = heads, built from the config. Each map is a
  * `<canvas data-layer data-head>` inside a `<button>` (keyboard: Tab to a head, Enter opens
- * the large view).
+ * the large view), in a cell with a caption (`map.caption`) and a footer the panels add their
+ * controls to (`map.foot`, through `onBuilt(maps)`).
  */
 export class AttentionGrid {
-  constructor(root, { onOpen, onHover, onLeave }) {
+  constructor(root, { onOpen, onHover, onLeave, onBuilt }) {
     this.root = root;
+    this.onBuilt = onBuilt;
     this.onOpen = onOpen;
     this.onHover = onHover;
     this.onLeave = onLeave;
@@ -310,7 +312,15 @@ export class AttentionGrid {
         canvas.width = 1;
         canvas.height = 1;
         button.append(canvas);
-        const map = { layer: l, head: h, index: l * n_head + h, button, canvas, scratch: makeCanvas(1, 1), highlight: null };
+        // the map, and under it its caption (the head's role) and the panels' controls (knock-out)
+        const cell = document.createElement("div");
+        cell.className = "head-cell";
+        const foot = document.createElement("div");
+        foot.className = "head-foot";
+        const caption = spanned("head-role", "");
+        foot.append(caption);
+        cell.append(button, foot);
+        const map = { layer: l, head: h, index: l * n_head + h, button, canvas, cell, foot, caption, roleText: "", scratch: makeCanvas(1, 1), highlight: null };
         button.addEventListener("click", () => this.onOpen(l, h));
         canvas.addEventListener("pointermove", (e) => this.pointer(map, e));
         canvas.addEventListener("pointerleave", () => {
@@ -321,10 +331,11 @@ export class AttentionGrid {
           this.onLeave();
         });
         this.maps.push(map);
-        this.root.append(button);
+        this.root.append(cell);
       }
     }
     this.updateLabels();
+    if (this.onBuilt) this.onBuilt(this.maps);
     this.resize();
   }
 
@@ -363,7 +374,7 @@ export class AttentionGrid {
   updateLabels() {
     const n = this.view ? this.view.side : 0;
     for (const m of this.maps) {
-      const what = `Attention of layer ${m.layer + 1}, head ${m.head + 1}`;
+      const what = `Attention of layer ${m.layer + 1}, head ${m.head + 1}${m.roleText ? ` (${m.roleText})` : ""}`;
       m.button.setAttribute(
         "aria-label",
         n

@@ -20,6 +20,12 @@ import * as examples from "./panels/examples.js";
 import * as strip from "./panels/strip.js";
 import * as nextChar from "./panels/next-char.js";
 import * as heads from "./panels/heads.js";
+import * as knockout from "./panels/knockout.js";
+import * as roles from "./panels/roles.js";
+import * as headsTable from "./panels/heads-table.js";
+import * as lens from "./panels/lens.js";
+import * as timeline from "./panels/timeline.js";
+import * as embedding from "./panels/embedding.js";
 import * as generation from "./panels/generation.js";
 import * as training from "./panels/training.js";
 import * as weights from "./panels/weights.js";
@@ -28,7 +34,8 @@ import * as bench from "./panels/bench.js";
 
 // Order matters only for the URL hash: fields are read and applied in this order (the text
 // before phonetic typing, which starts from it).
-const PANELS = [text, examples, strip, nextChar, heads, generation, training, weights, share, bench];
+// The grid (heads) is built before the panels that decorate it (knockout, roles) see a model.
+const PANELS = [text, examples, strip, nextChar, heads, knockout, roles, headsTable, lens, timeline, embedding, generation, training, weights, share, bench];
 
 function initPanels() {
   setTextSource(text.textBox);

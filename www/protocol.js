@@ -28,6 +28,14 @@ export const ToWorker = Object.freeze({
   GET_WEIGHTS: "get-weights",
   /** {id}: wasm memory size and loop flags (for soak tests). */
   STATS: "stats",
+  /** {spec}: knock out these heads ("L.H,L.H,…", 0-based, "" = none) in every later forward. */
+  SET_KNOCKOUT: "set-knockout",
+  /** {id, text, source, maxWindows}: the heads' scores and roles on `text` (the intact model). */
+  HEAD_SCORES: "head-scores",
+  /** {id, text, cursor, maxWindows}: bits/char of the text (knocked out and intact) and the logit lens after the cursor. */
+  INSPECT: "inspect",
+  /** {}: the token embeddings' 2-D map and the position embeddings' cosine similarity. */
+  EMBEDDING: "embedding",
 });
 
 /** Worker → page. */
@@ -40,9 +48,11 @@ export const FromWorker = Object.freeze({
   LOAD_ERROR: "load-error",
   /**
    * {id, chars, textTokens, tokens, croppedTokens, unknown, unknownSamples, windowStart,
-   *  cursorTokens, n_layer, n_head, seen, attention, next, reused, forwardMs, nonFinite?}:
+   *  cursorTokens, n_layer, n_head, seen, attention, next, reused, forwardMs, knockout, step, nonFinite?}:
    * the answer to ANALYZE. `seen` are the characters read, `attention` is
-   * [n_layer, n_head, tokens, tokens], `next` is {top: [{id, ch, p}], after, position} or null.
+   * [n_layer, n_head, tokens, tokens], `next` is {top: [{id, ch, p}], after, position} or null,
+   * `knockout` the knock-out set it was computed with (canonical "L.H,…"), `step` the model's
+   * training step count.
    * `nonFinite`: the model's output is NaN/∞ (nothing to draw).
    */
   ANALYSIS: "analysis",
@@ -50,9 +60,9 @@ export const FromWorker = Object.freeze({
   GEN_TOKEN: "gen-token",
   /** {id, count, ms, reason: "done"|"stopped"|"error"}: generation ended. */
   GEN_DONE: "gen-done",
-  /** {mode, usable, chars, sourceName}: a training session started. */
+  /** {mode, usable, chars, sourceName, heldOutChars}: a training session started (`heldOutChars` = 0: the text is too short to hold out a part). */
   TRAIN_BEGIN: "train-begin",
-  /** {step, target, loss, ms, tokensPerSec}: one training step was applied. */
+  /** {step, target, loss, heldOut, ms, tokensPerSec}: one training step was applied; `heldOut` is the held-out loss (nats/char) every few steps, else null. */
   TRAIN_PROGRESS: "train-progress",
   /** {reason: "done"|"paused"|"error", step, target, message}: training stopped. */
   TRAIN_STOPPED: "train-stopped",
@@ -62,6 +72,23 @@ export const FromWorker = Object.freeze({
   WEIGHTS: "weights",
   /** {id, wasmMemoryBytes, training, generating}: the answer to STATS. */
   STATS: "stats",
+  /** {spec}: the knock-out set now applied (canonical: sorted, "L.H,…", "" = none). */
+  KNOCKOUT: "knockout",
+  /**
+   * {id, source, step, windows, heads: [{layer, head, prev_char, …, knockout_bits, role, role_score}]}: the answer
+   * to HEAD_SCORES. This and the next two answer requests the page makes on its own: a failure
+   * is {id, error} (shown by the panel, not in the error box).
+   */
+  HEAD_SCORES: "head-scores",
+  /**
+   * {id, knockout, bpc, bpcIntact, lens}: the answer to INSPECT. `bpc` (with the knock-out set)
+   * and `bpcIntact` are null when the text is too short to measure (under 3 known characters); `lens` is
+   * {rows: [[{id, ch, p}] top 5, one per layer], output (the top 5 of nextProbs), after, position} or
+   * null (nothing before the cursor).
+   */
+  INSPECTION: "inspection",
+  /** {points: [{id, char, class, x, y}], explained, classes, similarity: Float32Array, blockSize}: the answer to EMBEDDING. */
+  EMBEDDING: "embedding",
   /** {context, id?, message}: a request failed: `context` is its type, "train" for a failed training step, "worker" for an unknown request. */
   ERROR: "error",
   /** {context, message}: a wasm trap: the page restarts the worker. */

@@ -70,6 +70,21 @@ export const state = Object.seal({
   /** {layer, head} named in the link, opened once the first maps exist. */
   pendingHead: null,
 
+  // --- inside the model (roles, knock-out, logit lens, heads forming) ---
+  /** The knocked-out heads as the page holds them: "L.H" (0-based), sorted by layer then head. */
+  knockout: [],
+  /** The last HEAD_SCORES message ({source, step, windows, heads}) of the current model, or null. */
+  headScores: null,
+  /** The last INSPECTION message (bits/char of the text box, the logit lens) with the `text` and `cursor` it was asked for, or null. */
+  inspection: null,
+  /**
+   * The heads forming: snapshots of the text box's heatmaps while training, oldest first, at
+   * most 64: {step, seen, tokens, n_layer, n_head, attention (Uint8Array: each map's lower triangle, weight × 255), roles}.
+   */
+  snapshots: [],
+  /** Index into `snapshots` the grid replays, or null (the grid shows the live model). */
+  replay: null,
+
   // --- the text box (text panel) ---
   /** Phonetic typing: on, and the Kannada text before the Latin word being typed. */
   phonetic: { on: false, base: "" },

@@ -35,6 +35,8 @@ const W = Object.seal({
   wasm: null,
   /** performance.now() of the last yield to the event loop. */
   lastYield: 0,
+  /** The intact model's bits/char of the last inspected text: {model, step, text, bpc} (knock-outs do not change it). */
+  intactBpc: null,
 });
 
 const wasmReady = loadWasmBuild(pickWasmBuild(self.location.href)).then(({ pkg, exports }) => {
@@ -215,6 +217,8 @@ function textFields(id, tok, text) {
     cursorTokens: tok.cursorTokens,
     n_layer: W.info.config.n_layer,
     n_head: W.info.config.n_head,
+    knockout: W.model.knockout,
+    step: W.model.stepCount(),
   };
 }
 
@@ -342,7 +346,7 @@ function beginTraining(msg) {
   }
   W.snapshot = before;
   W.training = { target: 0, text: msg.text, seed, running: false, model: W.model };
-  post({ type: FromWorker.TRAIN_BEGIN, mode: msg.mode, usable, chars: [...msg.text].length, sourceName: msg.sourceName });
+  post({ type: FromWorker.TRAIN_BEGIN, mode: msg.mode, usable, chars: [...msg.text].length, sourceName: msg.sourceName, heldOutChars: W.model.heldOutChars });
 }
 
 const lastGood = (step) => (step ? `the weights are those of the last good step (${step})` : "the weights are those from before training");
@@ -377,6 +381,17 @@ function trainOne(m, s, probe) {
   return { loss };
 }
 
+/** Steps between two held-out losses (each costs up to HELD_OUT_WINDOWS eval forwards). */
+const HELD_OUT_EVERY = 5;
+const HELD_OUT_WINDOWS = 4;
+
+/** The held-out loss (nats/char) of `m`, or null when nothing is held out. */
+function heldOutLoss(m) {
+  if (!m.heldOutChars) return null;
+  const loss = m.heldOutLoss(HELD_OUT_WINDOWS);
+  return loss === undefined ? null : loss;
+}
+
 async function trainStart(msg) {
   if (!W.model) return;
   if (W.training && W.training.running) return;
@@ -399,6 +414,7 @@ async function trainStart(msg) {
   // the model's own step count (applied steps; a failed or undone one is not counted). Read
   // only while `m` is the installed model: a replaced model is freed.
   let step = m.stepCount();
+  const startStep = step;
   while (step < s.target) {
     if (!s.running || W.training !== s || W.model !== m) {
       reason = "paused";
@@ -415,7 +431,8 @@ async function trainStart(msg) {
     }
     const ms = performance.now() - t0;
     step = m.stepCount();
-    post({ type: FromWorker.TRAIN_PROGRESS, step, target: s.target, loss: result.loss, ms, tokensPerSec: (perStep / ms) * 1000 });
+    const heldOut = step % HELD_OUT_EVERY === 0 || step >= s.target || step === startStep + 1 ? heldOutLoss(m) : null;
+    post({ type: FromWorker.TRAIN_PROGRESS, step, target: s.target, loss: result.loss, heldOut, ms, tokensPerSec: (perStep / ms) * 1000 });
     await yieldToEvents();
   }
   if (W.training === s) s.running = false;
@@ -451,6 +468,81 @@ function stats({ id }) {
   });
 }
 
+function setKnockout({ spec }) {
+  if (!W.model) return;
+  W.model.setKnockout(spec);
+  post({ type: FromWorker.KNOCKOUT, spec: W.model.knockout });
+}
+
+/**
+ * Answers a request the page makes on its own (scores, inspection, embedding map): `head`
+ * ({type, id}) with `work()`'s fields (`transfer`: buffers to move, not copy); a failure other than a trap becomes the answer's `error`, which the panel
+ * shows, instead of the error box (the user did not ask for it).
+ */
+function answer(head, work) {
+  let fields;
+  try {
+    fields = work();
+  } catch (err) {
+    if (err instanceof WebAssembly.RuntimeError) throw err;
+    post({ ...head, error: errorMessage(err) });
+    return;
+  }
+  const { transfer, ...rest } = fields;
+  post({ ...head, ...rest }, transfer);
+}
+
+function headScores({ id, text, source, maxWindows }) {
+  if (!W.model) return;
+  answer({ type: FromWorker.HEAD_SCORES, id }, () => ({ source, step: W.model.stepCount(), ...JSON.parse(W.model.headScores(text, maxWindows)) }));
+}
+
+/** Bits/char of `text` with the knock-out set and intact: {bpc, bpcIntact}, null when the text is too short (the wasm API throws). */
+function textBpc(text, maxWindows, knockout) {
+  const m = W.model;
+  const step = m.stepCount();
+  const c = W.intactBpc;
+  let intact;
+  try {
+    intact = c && c.model === m && c.step === step && c.text === text ? c.bpc : m.bitsPerChar(text, maxWindows, false);
+  } catch (err) {
+    if (err instanceof WebAssembly.RuntimeError) throw err;
+    return { bpc: null, bpcIntact: null };
+  }
+  W.intactBpc = { model: m, step, text, bpc: intact };
+  return { bpc: knockout ? m.bitsPerChar(text, maxWindows, true) : intact, bpcIntact: intact };
+}
+
+/** The logit lens after the cursor: the top 5 of every layer, or null with nothing before the cursor. */
+function lensAfterCursor(text, cursor) {
+  const { ids, cursorTokens } = tokenize(text, cursor);
+  if (cursorTokens <= 0) return null;
+  const before = ids.subarray(0, cursorTokens);
+  const position = Math.min(before.length, W.info.config.block_size) - 1;
+  const lens = W.model.logitLens(before, position);
+  const v = W.info.vocab.length;
+  const rows = [];
+  for (let l = 0; l * v < lens.length; l++) rows.push(topK(lens.subarray(l * v, (l + 1) * v), 5));
+  // the model's output through its own path (nextProbs), beside the lens of the last block
+  const output = topK(W.model.nextProbs(before, 1.0), 5);
+  return { rows, output, after: W.info.vocab[before[before.length - 1]], position: cursorTokens };
+}
+
+function inspect({ id, text, cursor, maxWindows }) {
+  if (!W.model) return;
+  const knockout = W.model.knockout;
+  answer({ type: FromWorker.INSPECTION, id }, () => ({ knockout, ...textBpc(text, maxWindows, knockout), lens: lensAfterCursor(text, cursor) }));
+}
+
+function embedding() {
+  if (!W.model) return;
+  answer({ type: FromWorker.EMBEDDING }, () => {
+    const map = JSON.parse(W.model.embeddingMap());
+    const similarity = W.model.positionSimilarity();
+    return { ...map, similarity, blockSize: W.info.config.block_size, transfer: [similarity.buffer] };
+  });
+}
+
 const handlers = {
   [ToWorker.LOAD_URL]: loadUrl,
   [ToWorker.LOAD_BYTES]: loadBytes,
@@ -467,6 +559,10 @@ const handlers = {
   [ToWorker.TRAIN_RESET]: trainReset,
   [ToWorker.GET_WEIGHTS]: getWeights,
   [ToWorker.STATS]: stats,
+  [ToWorker.SET_KNOCKOUT]: setKnockout,
+  [ToWorker.HEAD_SCORES]: headScores,
+  [ToWorker.INSPECT]: inspect,
+  [ToWorker.EMBEDDING]: embedding,
 };
 
 self.onmessage = async (e) => {

@@ -1,11 +1,12 @@
 // Accessibility audit: npm axe-core, run inside the page by playwright-core, must report zero
 // violations of any impact for the rules tagged wcag2a, wcag2aa, wcag21a, wcag21aa and
 // best-practice, at 1366 px and 360 px, in each of the page's main states (loaded, akshara view,
-// a head's large view, the phonetic-typing help, during generation, during training, after an
-// error message).
+// a head's large view, the phonetic-typing help, during generation, during training, with a
+// layer knocked out and the heads table sorted, after an error message).
 //
 // The states are reached through the stable hooks only (#text-input, #attention-grid,
-// #generate-button, #train-button, #weights-file, #error, body[data-ready]), so the audit keeps
+// #generate-button, #train-button, #weights-file, #error, body[data-ready], and issue 11's
+// [data-knockout-layer], #heads-table, #embedding-map, #text-bpc), so the audit keeps
 // working when the page's panels move between modules. A new panel is audited automatically:
 // axe checks the whole document in every state.
 //
@@ -107,6 +108,18 @@ const STATES = [
       assert.equal(await page.isDisabled("#train-pause"), false, "training was still running when the audit ended");
       await page.click("#train-pause");
       await page.waitForFunction(() => /^(Paused|Stopped|Done)/.test(document.querySelector("#train-status").textContent), null, { timeout: 60000 });
+    },
+  },
+  {
+    name: "a layer knocked out, the heads table sorted, the embedding map focused",
+    enter: async (page) => {
+      await page.click('[data-knockout-layer="1"]');
+      await page.waitForFunction(() => document.querySelector("#attention-grid").dataset.knockedOut === "1.0,1.1,1.2,1.3" && document.querySelector("#text-bpc").dataset.knockedOut === "1.0,1.1,1.2,1.3");
+      await page.waitForFunction(() => document.querySelectorAll("#heads-table tbody tr[data-layer]").length > 0, null, { timeout: 60000 });
+      await page.click('#heads-table button[data-sort="knockout_bits"]');
+      await page.waitForFunction(() => document.querySelector("#embedding-map").dataset.points !== undefined);
+      await page.focus("#embedding-map");
+      await page.keyboard.press("ArrowRight");
     },
   },
   {

@@ -3,7 +3,7 @@
 // (data-tokens, data-ms, ...) and the large view of one head with its values table.
 
 import { state } from "../state.js";
-import { $, on, registerHashField, scheduleHash } from "../app.js";
+import { $, emit, on, registerHashField, scheduleHash } from "../app.js";
 import { redrawFromCache } from "../analysis.js";
 import { AttentionGrid, LargeView, drawLegend, fmt3, SCALES } from "../heatmap.js";
 import { el } from "../format.js";
@@ -46,7 +46,8 @@ function cellText(m, q, k) {
 
 function showTooltip(info) {
   const d = state.display;
-  if (!d || !d.side) return;
+  // (while the timeline replays a snapshot the maps are not the live values the tooltip reads)
+  if (!d || !d.side || state.replay !== null) return;
   const m = info.layer * d.n_head + info.head;
   const t = cellText(m, info.q, info.k);
   const pair = el("div", "tt-pair", t.pair);
@@ -171,11 +172,12 @@ export function setView(view) {
   ui.grid.dataset.view = state.view;
 }
 
-export const grid = new AttentionGrid(ui.grid, { onOpen: openHead, onHover: showTooltip, onLeave: hideTooltip });
+export const grid = new AttentionGrid(ui.grid, { onOpen: openHead, onHover: showTooltip, onLeave: hideTooltip, onBuilt: (maps) => emit("grid", maps) });
 const large = new LargeView(ui.largeCanvas, { onCell: onLargeCell });
 
 function onDisplay(d) {
-  grid.update(d);
+  // while the timeline replays a snapshot, the grid shows it (the large view stays live)
+  if (state.replay === null) grid.update(d);
   ui.grid.dataset.groups = String(d.side);
   if (ui.dialog.open && state.selected) showLarge();
 }

@@ -5,7 +5,7 @@
 import { nfc } from "../pkg/kgpt.js";
 import { state } from "../state.js";
 import { FromWorker, ToWorker } from "../protocol.js";
-import { $, BUILTIN_URL, on, onWorker, post, showError, updateButtons } from "../app.js";
+import { $, BUILTIN_URL, emit, on, onWorker, post, showError, updateButtons } from "../app.js";
 import { scheduleAnalysis } from "../analysis.js";
 import { LossChart } from "../chart.js";
 import { download, fmtLoss, intIn, nf, numIn } from "../format.js";
@@ -28,6 +28,8 @@ const ui = {
   step: $("train-step"),
   tokensPerSec: $("tokens-per-sec"),
   status: $("train-status"),
+  heldOutValue: $("held-out-value"),
+  heldOutNote: $("held-out-note"),
 };
 
 /** The learning rates the panel accepts (the input's min and max). */
@@ -102,18 +104,27 @@ function onBegin(msg) {
     (skipped ? ` (${nf.format(skipped)} outside the vocabulary skipped)` : "") +
     `.${state.lrNote}`;
   state.lrNote = "";
+  ui.heldOutNote.textContent = msg.heldOutChars
+    ? `The last ${nf.format(msg.heldOutChars)} characters are held out: the model never trains on them, so their loss (dashed) shows whether it learns the language or memorises the text.`
+    : `This text is too short to hold out a part (that needs at least ${nf.format(2 * (state.model.config.block_size + 1))} characters the model knows): only the training loss is drawn.`;
   updateButtons();
+  emit("train-begin", msg);
 }
 
 function onProgress(msg) {
   state.training = true;
   chart.push(msg.step, msg.loss);
+  if (msg.heldOut !== null && msg.heldOut !== undefined) {
+    chart.pushHeldOut(msg.step, msg.heldOut);
+    ui.heldOutValue.textContent = fmtLoss(msg.heldOut);
+  }
   ui.lossValue.textContent = fmtLoss(msg.loss);
   ui.lossSmoothed.textContent = fmtLoss(chart.smoothed);
   ui.step.textContent = `${nf.format(msg.step)} / ${nf.format(msg.target)}`;
   ui.tokensPerSec.textContent = nf.format(Math.round(msg.tokensPerSec));
   ui.lossValue.dataset.step = String(msg.step);
   scheduleAnalysis(null);
+  emit("train-step", msg);
 }
 
 function onStopped(msg) {
@@ -126,6 +137,7 @@ function onStopped(msg) {
       : `${where}. ${msg.reason === "done" ? "Start runs more steps; " : "Start continues; "}Reset returns to the weights before training.`;
   updateButtons();
   scheduleAnalysis(null);
+  emit("train-stopped", msg);
 }
 
 function onReset() {
@@ -142,6 +154,8 @@ function resetStats() {
   ui.lossValue.textContent = "—";
   delete ui.lossValue.dataset.step;
   ui.lossSmoothed.textContent = "—";
+  ui.heldOutValue.textContent = "—";
+  ui.heldOutNote.textContent = "";
   ui.step.textContent = "—";
   ui.tokensPerSec.textContent = "—";
 }
