@@ -38,7 +38,7 @@ def main():
         ax.axhline(float(bits), color="gray", linestyle="--", linewidth=1)
         ax.text(steps[-1] if steps else 0, float(bits), f" {label} ({float(bits):.2f})", va="bottom", ha="right",
                 color="gray", fontsize=8)
-    ax.set_xlabel("step (batch 32 × 128 characters)")
+    ax.set_xlabel("step")
     ax.set_ylabel("bits per character")
     ax.set_title(a.title)
     ax.grid(alpha=0.3)
