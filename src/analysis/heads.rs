@@ -498,11 +498,10 @@ pub fn score_heads(
                 .unwrap_or(f32::NAN);
             *total += loss as f64 * t as f64;
             if slot == 0 {
-                let chars = inputs
+                let chars: Vec<char> = inputs
                     .iter()
                     .map(|&id| vocab.get(id as usize).copied().unwrap_or('\u{FFFD}'))
                     .collect();
-                let chars: Vec<char> = chars;
                 patterns.add(&state.attention_probs(t), &chars);
             }
         }
@@ -620,7 +619,7 @@ mod tests {
 
     #[test]
     fn kannada_scores_find_their_keys() {
-        // ಕನ್ನಡ: ಕ | ನ ್ ನ | ಡ ; the second ನ (position 3) is a consonant after a virama.
+        // " ಕನ್ನಡ": ' ' | ಕ | ನ ್ ನ | ಡ ; the second ನ (position 4) is a consonant after a virama.
         let text = " ಕನ್ನಡ";
         let chars: Vec<char> = text.chars().collect();
         let m = marks(&chars);
