@@ -13,7 +13,7 @@ use kgpt::train::{bits_per_char, bits_per_char_with};
 use safetensors::tensor::SafeTensors;
 
 mod common;
-use common::{f32s, ids};
+use common::{f32s, ids, max_abs_diff};
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -40,14 +40,6 @@ fn load() -> (Model, Tokenizer, SafeTensors<'static>) {
     (l.model, l.tokenizer, exp)
 }
 
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn knockout_matches_pytorch_hooks() {
@@ -55,7 +47,7 @@ fn knockout_matches_pytorch_hooks() {
     for case in ["long", "short"] {
         let x = ids(&exp, &format!("{case}.ids"));
         let intact = m.forward_eval(&x, None).unwrap();
-        assert!(max_diff(&intact.logits, &f32s(&exp, &format!("{case}.logits"))) <= TOL);
+        assert!(max_abs_diff(&intact.logits, &f32s(&exp, &format!("{case}.logits"))) <= TOL);
         // Knocking out nothing is the plain forward, bit for bit.
         let none = m
             .forward_eval_with(&x, None, &Knockout::none(), false)
@@ -65,10 +57,10 @@ fn knockout_matches_pytorch_hooks() {
             let k = Knockout::parse(spec, &m.config).unwrap();
             let got = m.forward_eval_with(&x, None, &k, false).unwrap();
             let want = f32s(&exp, &format!("{case}.ko{i}.logits"));
-            let d = max_diff(&got.logits, &want);
+            let d = max_abs_diff(&got.logits, &want);
             assert!(d <= TOL, "{case} knock-out {spec}: max |Δ| {d}");
             // The knock-out must matter (the fixture model's heads all do) …
-            let moved = max_diff(&got.logits, &intact.logits);
+            let moved = max_abs_diff(&got.logits, &intact.logits);
             assert!(
                 moved > 100.0 * TOL,
                 "{case} {spec}: logits moved only {moved}"
@@ -95,7 +87,7 @@ fn kv_cache_with_knockout_equals_the_full_forward() {
         cache.sync(&m, &x[..n]).unwrap();
     }
     let v = m.config.vocab_size;
-    let d = max_diff(cache.all_logits().unwrap(), &full.logits[..x.len() * v]);
+    let d = max_abs_diff(cache.all_logits().unwrap(), &full.logits[..x.len() * v]);
     assert!(d <= 1e-5, "KV cache vs full forward with knock-out: {d}");
     // Changing the set recomputes everything: back to intact gives the intact logits.
     cache.set_knockout(&m, &Knockout::none()).unwrap();
@@ -103,7 +95,7 @@ fn kv_cache_with_knockout_equals_the_full_forward() {
     let info = cache.sync(&m, &x).unwrap();
     assert_eq!(info.reused, 0);
     let intact = m.forward_eval(&x, None).unwrap();
-    assert!(max_diff(cache.all_logits().unwrap(), &intact.logits) <= 1e-5);
+    assert!(max_abs_diff(cache.all_logits().unwrap(), &intact.logits) <= 1e-5);
     // A set for another model is refused.
     let other = kgpt::Config {
         n_head: 8,
@@ -125,7 +117,7 @@ fn logit_lens_matches_pytorch_and_ends_in_the_logits() {
             .unwrap();
         let lens = out.logit_lens.expect("asked for the lens");
         let want = f32s(&exp, &format!("{case}.lens"));
-        let d = max_diff(&lens, &want);
+        let d = max_abs_diff(&lens, &want);
         assert!(d <= TOL, "{case} logit lens: {d}");
         let last = &lens[(m.config.n_layer - 1) * x.len() * m.config.vocab_size..];
         assert_eq!(
@@ -216,11 +208,11 @@ fn embedding_map_matches_numpy() {
         .iter()
         .flat_map(|p| [p[0] as f32, p[1] as f32])
         .collect();
-    let d = max_diff(&got, &want);
+    let d = max_abs_diff(&got, &want);
     assert!(d <= 1e-4, "PCA points vs numpy eigh: {d}");
     let explained = f32s(&exp, "pca.explained");
     assert!((map.explained[0] as f32 - explained[0]).abs() <= 1e-6);
     assert!((map.explained[1] as f32 - explained[1]).abs() <= 1e-6);
     let sim = position_similarity(&m);
-    assert!(max_diff(&sim, &f32s(&exp, "position_similarity")) <= 1e-5);
+    assert!(max_abs_diff(&sim, &f32s(&exp, "position_similarity")) <= 1e-5);
 }

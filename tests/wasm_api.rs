@@ -13,7 +13,7 @@ use kgpt::wasm::{self, KvCache, Model, Sampler};
 use safetensors::tensor::SafeTensors;
 
 mod common;
-use common::{f32s, ids};
+use common::{f32s, ids, max_abs_diff};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
@@ -27,14 +27,6 @@ const GPTPY_VOCAB: &str = include_str!("fixtures/gptpy_vocab.txt");
 
 /// Tolerance against PyTorch (float32, different summation order).
 const TOL: f32 = 1e-4;
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "length");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
 
 /// The JS `Error` a fallible call threw (`JsError` or `JsValue`).
 fn js_error(err: impl Into<JsValue>) -> js_sys::Error {

@@ -8,7 +8,7 @@ use kgpt::train::{Batch, Trainer};
 use safetensors::tensor::SafeTensors;
 
 mod common;
-use common::{f32s, ids};
+use common::{f32s, ids, max_abs_diff};
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -24,14 +24,6 @@ const WEIGHT_DECAY: f32 = 20.0;
 /// The tiny model's AdamW steps agree with PyTorch to ~1e-7; a scope that decays one tensor
 /// too many or too few moves it by more than 1e-4 in 3 steps (checked below).
 const TOL: f32 = 1e-5;
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
 
 fn check_scope(scope: DecayScope, key: &str) {
     let mut model = checkpoint::load(WEIGHTS, None).expect("fixture").model;
@@ -59,7 +51,7 @@ fn check_scope(scope: DecayScope, key: &str) {
     }
     for spec in &model.layout.tensors {
         let want = f32s(&expected, &format!("{key}.{}", spec.name));
-        let diff = max_diff(&model.params[spec.range()], &want);
+        let diff = max_abs_diff(&model.params[spec.range()], &want);
         assert!(diff <= TOL, "{key} {}: max abs diff {diff}", spec.name);
     }
 }
@@ -94,10 +86,10 @@ fn the_three_scopes_differ_beyond_the_tolerance() {
         ("matrices", "linear", "token_embedding_table.weight"),
         ("matrices", "linear", "position_embedding_table.weight"),
     ] {
-        let diff = max_diff(&t(&format!("{a}.{tensor}")), &t(&format!("{b}.{tensor}")));
+        let diff = max_abs_diff(&t(&format!("{a}.{tensor}")), &t(&format!("{b}.{tensor}")));
         assert!(diff > 10.0 * TOL, "{a} vs {b} on {tensor}: only {diff}");
     }
-    let same = max_diff(&t("matrices.lm_head.weight"), &t("linear.lm_head.weight"));
+    let same = max_abs_diff(&t("matrices.lm_head.weight"), &t("linear.lm_head.weight"));
     assert!(
         same > 0.0,
         "the groups interact through the loss, so even shared tensors move"

@@ -26,3 +26,13 @@ pub fn ids(st: &SafeTensors, name: &str) -> Vec<u32> {
         .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
         .collect()
 }
+
+/// Largest |a[i] − b[i]| (the lengths must match).
+#[allow(dead_code)] // not every test crate compares arrays
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "length");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
