@@ -59,9 +59,7 @@ function render() {
   msg.lens.rows.forEach((top, l) => tbody.append(lensRow(`block ${l + 1}`, String(l), top, best)));
   tbody.append(lensRow("output", "output", output, best));
   ui.table.replaceChildren(caption, header(), tbody);
-  // The page names heads 1-based ("L3 H1", as the grid and the Heads table); the set itself is 0-based L.H.
-  const named = msg.knockout ? msg.knockout.split(",").map((e) => e.split(".").map((n) => Number(n) + 1)).map(([l, h]) => `L${l} H${h}`) : [];
-  const ko = named.length ? ` (knocked out: ${named.join(", ")})` : "";
+  const ko = msg.knockout ? ` (heads ${msg.knockout} knocked out)` : "";
   ui.context.textContent = `After “${displayLabel(msg.lens.after)}” (character ${nf.format(msg.lens.position)}): what the residual stream predicts after each block${ko}. Marked: the output's first choice.`;
 }
 
