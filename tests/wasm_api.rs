@@ -474,6 +474,97 @@ fn a_diverging_learning_rate_is_refused_and_the_model_is_unchanged() {
     assert!(!m.undo_last_step(), "only the last step can be undone");
 }
 
+/// Data-parallel training (www/data-parallel.js): K models with the same weights and text each
+/// compute a run of a step's gradient chunks; a coordinator that sums them and applies AdamW
+/// once follows a one-worker `trainStep` run bit for bit (losses and weights, dropout on), for
+/// K = 1, 2, 3 with uneven shares; bad shares, lengths and steps are JS errors that change
+/// nothing.
+#[wasm_bindgen_test]
+fn data_parallel_steps_equal_one_worker_steps() {
+    let text = "ಕನ್ನಡ ನಾಡು ಕನ್ನಡ ನುಡಿ. ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ. ".repeat(12);
+    let (batch, lr) = (5usize, 3e-3f32);
+    assert_eq!(wasm::gradient_chunk_count(batch), 5);
+    assert_eq!(wasm::gradient_chunk_count(40), 16);
+    let trained = |m: &mut Model| assert!(m.set_training_text(&text, 7).is_ok());
+    for splits in [vec![0usize, 5], vec![0, 3, 5], vec![0, 1, 2, 5]] {
+        let (mut one, mut coordinator) = (product(), product());
+        trained(&mut one);
+        trained(&mut coordinator);
+        let mut workers: Vec<Model> = splits.windows(2).map(|_| product()).collect();
+        for w in &mut workers {
+            trained(w);
+        }
+        for step in 0..3 {
+            let weights = coordinator.params().to_vec();
+            let (mut chunk_grads, mut row_losses) = (Vec::new(), Vec::new());
+            for (w, pair) in workers.iter_mut().zip(splits.windows(2)) {
+                assert!(w.set_params(&weights).is_ok());
+                let share =
+                    match w.gradient_chunks(batch, pair[0], pair[1], coordinator.step_count()) {
+                        Ok(s) => s,
+                        Err(e) => panic!("gradientChunks: {}", message(e)),
+                    };
+                assert_eq!(share.chunks(), pair[1] - pair[0]);
+                assert_eq!(share.tokens(), share.row_losses().length() as usize * 128);
+                chunk_grads.extend(share.grads().to_vec());
+                row_losses.extend(share.row_losses().to_vec());
+            }
+            let want = one.train_step(batch, lr).ok().unwrap();
+            let got = match coordinator.apply_gradient_chunks(&chunk_grads, &row_losses, lr) {
+                Ok(l) => l,
+                Err(e) => panic!("applyGradientChunks: {}", message(e)),
+            };
+            assert_eq!(
+                got.to_bits(),
+                want.to_bits(),
+                "{splits:?} step {step}: loss {got} vs {want}"
+            );
+            let (a, b) = (coordinator.params().to_vec(), one.params().to_vec());
+            assert!(
+                a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{splits:?} step {step}: weights differ by {}",
+                max_abs_diff(&a, &b)
+            );
+        }
+        assert_eq!(coordinator.step_count(), 3.0);
+        // The steps moved the weights (the comparison above can fail).
+        assert!(max_abs_diff(&coordinator.params().to_vec(), &product().params().to_vec()) > 1e-4);
+    }
+    // Bad input: a JS error, nothing changed.
+    let mut m = product();
+    assert!(error_of(m.gradient_chunks(4, 0, 2, 0.0)).contains("setTrainingText"));
+    assert!(m.set_training_text(&text, 7).is_ok());
+    for (first, end) in [(0, 0), (3, 2), (0, 5)] {
+        assert!(
+            error_of(m.gradient_chunks(4, first, end, 0.0)).contains("chunks"),
+            "{first}..{end}"
+        );
+    }
+    for step in [-1.0, 1.5, f64::NAN, f64::INFINITY] {
+        assert!(
+            error_of(m.gradient_chunks(4, 0, 2, step)).contains("whole number"),
+            "{step}"
+        );
+    }
+    assert!(!error_of(m.gradient_chunks(0, 0, 1, 0.0)).is_empty());
+    let before = m.params().to_vec();
+    let n = before.len();
+    assert!(error_of(m.set_params(&before[1..])).contains(&n.to_string()));
+    assert!(
+        error_of(m.apply_gradient_chunks(&vec![0.0; n + 1], &[1.0], lr))
+            .contains("gradient values")
+    );
+    assert!(error_of(m.apply_gradient_chunks(&vec![0.0; n], &[1.0, 1.0], lr)).contains("chunks"));
+    assert!(
+        error_of(m.apply_gradient_chunks(&vec![f32::NAN; n], &[1.0], lr)).contains("non-finite")
+    );
+    assert!(
+        error_of(m.apply_gradient_chunks(&vec![0.0; n], &[1.0], -1.0)).contains("learning rate")
+    );
+    assert_eq!(m.params().to_vec(), before);
+    assert_eq!(m.step_count(), 0.0);
+}
+
 /// Issue 11's exports: the knock-out set reaches forward, nextProbs, the KV cache and
 /// bitsPerChar, undoing it restores the intact output exactly; the logit lens ends in the
 /// model's output; head scores, the embedding map and the held-out split have their shapes.

@@ -18,7 +18,7 @@ export const ToWorker = Object.freeze({
   GENERATE: "generate",
   /** {}: stop the generation. */
   STOP: "stop",
-  /** {text, sourceName, mode: "finetune"|"scratch", preset, steps, batch, lr, seed}: start or continue training. */
+  /** {text, sourceName, mode: "finetune"|"scratch", preset, steps, batch, lr, seed, workers}: start or continue training (`workers` > 1: data-parallel over that many training workers, data-parallel.js). */
   TRAIN_START: "train-start",
   /** {}: pause after the current step. */
   TRAIN_PAUSE: "train-pause",
@@ -62,7 +62,7 @@ export const FromWorker = Object.freeze({
   GEN_DONE: "gen-done",
   /** {mode, usable, chars, sourceName, heldOutChars}: a training session started (`heldOutChars` = 0: the text is too short to hold out a part). */
   TRAIN_BEGIN: "train-begin",
-  /** {step, target, loss, heldOut, ms, tokensPerSec}: one training step was applied; `heldOut` is the held-out loss (nats/char) every few steps, else null. */
+  /** {step, target, loss, heldOut, ms, tokensPerSec, workers}: one training step was applied (over `workers` workers); `heldOut` is the held-out loss (nats/char) every few steps, else null. */
   TRAIN_PROGRESS: "train-progress",
   /** {reason: "done"|"paused"|"error", step, target, message}: training stopped. */
   TRAIN_STOPPED: "train-stopped",
@@ -101,4 +101,25 @@ export const BenchReply = Object.freeze({
   RESULT: "result",
   /** {message} */
   ERROR: "error",
+});
+
+/**
+ * Model worker → training worker (www/train-worker.js; data-parallel training, www/data-parallel.js).
+ * Every request carries an `id` its reply repeats.
+ */
+export const ToShard = Object.freeze({
+  /** {id, bytes (safetensors), text, seed}: load the model and its training text (the coordinator's). */
+  LOAD: "shard-load",
+  /** {id, step, batch, first, end, params (ArrayBuffer of paramCount f32)}: with these weights, the gradients of chunks first..end of step `step`'s batch. */
+  GRADIENTS: "shard-gradients",
+});
+
+/** Training worker → model worker. */
+export const FromShard = Object.freeze({
+  /** {id, kernel, params}: loaded (`params` = its paramCount). */
+  READY: "shard-ready",
+  /** {id, chunks, tokens, grads (ArrayBuffer of chunks × paramCount f32), rowLosses (ArrayBuffer of f32, one per row), ms}: the share's chunk gradients and row losses. */
+  GRADIENTS: "shard-gradients",
+  /** {id, message}: the request failed (nothing is kept from it). */
+  ERROR: "shard-error",
 });

@@ -7,10 +7,11 @@
 
 import { FromWorker, ToWorker } from "./protocol.js";
 import { loadWasmBuild, pickWasmBuild } from "./wasm-build.js";
+import { TrainingPool, shareChunks } from "./data-parallel.js";
 
 // The wasm package's exports, set once `wasmReady` resolves (every handler awaits it first):
 // the relaxed-SIMD build where the browser has it, else simd128 (wasm-build.js).
-let KvCache, Model, Sampler, kernelName, productConfigJson;
+let KvCache, Model, Sampler, gradientChunkCount, kernelName, productConfigJson;
 
 const post = (msg, transfer) => self.postMessage(msg, transfer || []);
 
@@ -33,15 +34,18 @@ const W = Object.seal({
   snapshot: null,
   /** The wasm instance's exports (for the memory size). */
   wasm: null,
+  /** Which wasm build runs ("relaxed" or "simd128", wasm-build.js): training workers load the same. */
+  build: null,
   /** performance.now() of the last yield to the event loop. */
   lastYield: 0,
   /** The intact model's bits/char of the last inspected text: {model, step, text, bpc} (knock-outs do not change it). */
   intactBpc: null,
 });
 
-const wasmReady = loadWasmBuild(pickWasmBuild(self.location.href)).then(({ pkg, exports }) => {
-  ({ KvCache, Model, Sampler, kernelName, productConfigJson } = pkg);
+const wasmReady = loadWasmBuild(pickWasmBuild(self.location.href)).then(({ pkg, exports, build }) => {
+  ({ KvCache, Model, Sampler, gradientChunkCount, kernelName, productConfigJson } = pkg);
   W.wasm = exports;
+  W.build = build;
   post({ type: FromWorker.WASM, kernel: kernelName() });
 });
 
@@ -352,12 +356,16 @@ function beginTraining(msg) {
 const lastGood = (step) => (step ? `the weights are those of the last good step (${step})` : "the weights are those from before training");
 const capital = (text) => text[0].toUpperCase() + text.slice(1);
 
-/** One training step of session `s`: {loss}, or {message} saying why it failed (the update not applied, or undone). */
-function trainOne(m, s, probe) {
+/**
+ * One training update of session `s` by `update()` (which returns the loss: a trainStep, or
+ * applyGradientChunks of the training workers' gradients): {loss}, or {message} saying why it failed
+ * (the update not applied, or undone).
+ */
+function trainOne(m, s, probe, update) {
   const done = m.stepCount();
   let loss;
   try {
-    loss = m.trainStep(s.batch, s.lr);
+    loss = update();
   } catch (err) {
     if (err instanceof WebAssembly.RuntimeError) throw err;
     const why = errorMessage(err).replace(/\.$/, "");
@@ -379,6 +387,21 @@ function trainOne(m, s, probe) {
     };
   }
   return { loss };
+}
+
+/** K training workers (train-worker.js, the same wasm build) loaded with `m`'s weights and the session's text. */
+async function startTrainingPool(count, m, s) {
+  const url = new URL(`./train-worker.js?build=${W.build}`, import.meta.url);
+  const pool = new TrainingPool(count, () => new Worker(url, { type: "module" }));
+  try {
+    const kernels = await pool.load({ bytes: m.toSafetensors(), text: s.text, seed: s.seed });
+    const other = kernels.findIndex((k) => k !== kernelName());
+    if (other >= 0) throw new Error(`training worker ${other + 1} runs the ${kernels[other]} kernel, this one ${kernelName()}: their gradients would round differently`);
+  } catch (err) {
+    pool.terminate();
+    throw err;
+  }
+  return pool;
 }
 
 /** Steps between two held-out losses (each costs up to HELD_OUT_WINDOWS eval forwards). */
@@ -404,7 +427,11 @@ async function trainStart(msg) {
   const s = W.training;
   const m = W.model;
   if (m.stepCount() >= s.target) s.target = m.stepCount() + msg.steps;
-  Object.assign(s, { batch: msg.batch, lr: msg.lr, running: true });
+  // workers: 1 trains here (trainStep); K > 1 shares each step's gradient chunks out over K
+  // training workers (data-parallel.js), at most one per chunk
+  const chunks = gradientChunkCount(msg.batch);
+  const workers = shareChunks(chunks, msg.workers || 1).length;
+  Object.assign(s, { batch: msg.batch, lr: msg.lr, workers, running: true });
   const textIds = tokenize(s.text, 0).ids;
   const perStep = s.batch * Math.min(W.info.config.block_size, textIds.length - 1);
   // a window of the training text: after every step the model must still give finite logits on it
@@ -415,25 +442,64 @@ async function trainStart(msg) {
   // only while `m` is the installed model: a replaced model is freed.
   let step = m.stepCount();
   const startStep = step;
-  while (step < s.target) {
-    if (!s.running || W.training !== s || W.model !== m) {
-      reason = "paused";
-      break;
+  const current = () => s.running && W.training === s && W.model === m;
+  const fail = (text) => {
+    message = text;
+    s.running = false;
+    reason = "error";
+    post({ type: FromWorker.ERROR, context: "train", message });
+  };
+  let pool = null;
+  try {
+    if (workers > 1) {
+      try {
+        pool = await startTrainingPool(workers, m, s);
+      } catch (err) {
+        if (current()) fail(`The ${workers} training workers did not start: ${errorMessage(err)}. Set Training workers to 1 to train in one worker.`);
+        else reason = "paused";
+      }
     }
-    const t0 = performance.now();
-    const result = trainOne(m, s, probe);
-    if (result.message) {
-      ({ message } = result);
-      s.running = false;
-      reason = "error";
-      post({ type: FromWorker.ERROR, context: "train", message });
-      break;
+    while (reason === "done" && step < s.target) {
+      if (!current()) {
+        reason = "paused";
+        break;
+      }
+      const t0 = performance.now();
+      let result;
+      if (pool) {
+        let shares = null;
+        try {
+          shares = await pool.gradients({ step, batch: s.batch, chunks, params: m.params() });
+        } catch (err) {
+          if (!current()) {
+            reason = "paused";
+            break;
+          }
+          fail(`Training step ${step + 1} was not applied: ${errorMessage(err)}. ${capital(lastGood(step))}. Press Continue to start the workers again, or set Training workers to 1.`);
+          break;
+        }
+        // reset or replaced while the workers computed: their gradient is dropped (a pause
+        // takes effect after this step, as with one worker)
+        if (W.training !== s || W.model !== m) {
+          reason = "paused";
+          break;
+        }
+        result = trainOne(m, s, probe, () => m.applyGradientChunks(shares.grads, shares.rowLosses, s.lr));
+      } else {
+        result = trainOne(m, s, probe, () => m.trainStep(s.batch, s.lr));
+      }
+      if (result.message) {
+        fail(result.message);
+        break;
+      }
+      const ms = performance.now() - t0;
+      step = m.stepCount();
+      const heldOut = step % HELD_OUT_EVERY === 0 || step >= s.target || step === startStep + 1 ? heldOutLoss(m) : null;
+      post({ type: FromWorker.TRAIN_PROGRESS, step, target: s.target, loss: result.loss, heldOut, ms, tokensPerSec: (perStep / ms) * 1000, workers });
+      await yieldToEvents();
     }
-    const ms = performance.now() - t0;
-    step = m.stepCount();
-    const heldOut = step % HELD_OUT_EVERY === 0 || step >= s.target || step === startStep + 1 ? heldOutLoss(m) : null;
-    post({ type: FromWorker.TRAIN_PROGRESS, step, target: s.target, loss: result.loss, heldOut, ms, tokensPerSec: (perStep / ms) * 1000 });
-    await yieldToEvents();
+  } finally {
+    if (pool) pool.terminate();
   }
   if (W.training === s) s.running = false;
   post({ type: FromWorker.TRAIN_STOPPED, reason, step, target: s.target, message });

@@ -17,6 +17,7 @@ pub use eval::{bits_per_char, bits_per_char_with, predicted_units, EvalResult, P
 use crate::rng::Rng;
 use adamw::{clip_grad_norm, grad_norm, AdamW};
 use std::fmt;
+use std::ops::Range;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum TrainError {
@@ -69,11 +70,65 @@ impl fmt::Display for TrainError {
 
 impl std::error::Error for TrainError {}
 
-/// Per-thread buffers: one `RunState` and one gradient buffer.
+/// Per-thread buffers: one `RunState`, the thread's gradient and the chunk being summed.
 #[derive(Clone, Debug)]
 struct Worker {
     state: RunState,
     grads: Vec<f32>,
+    chunk: Vec<f32>,
+}
+
+/// A step's batch is summed in at most this many chunks of consecutive rows (also the most
+/// data-parallel workers a step can use: `www/data-parallel.js`).
+pub const MAX_GRADIENT_CHUNKS: usize = 16;
+
+/// The rows of each gradient chunk of a batch of `b` rows: `min(b, 16)` contiguous ranges in
+/// order, sizes within one of each other (the first ones larger).
+///
+/// ```
+/// use kgpt::train::gradient_chunks;
+/// assert_eq!(gradient_chunks(5), vec![0..1, 1..2, 2..3, 3..4, 4..5]);
+/// assert_eq!(gradient_chunks(40)[..3], [0..3, 3..6, 6..9]);
+/// assert_eq!(gradient_chunks(40).len(), 16);
+/// ```
+pub fn gradient_chunks(b: usize) -> Vec<Range<usize>> {
+    let k = b.min(MAX_GRADIENT_CHUNKS);
+    let (base, extra) = (b / k.max(1), b % k.max(1));
+    let mut start = 0;
+    (0..k)
+        .map(|i| {
+            let end = start + base + usize::from(i < extra);
+            let rows = start..end;
+            start = end;
+            rows
+        })
+        .collect()
+}
+
+/// The gradient of batch rows `rows` (each scaled by `scale`) summed from zero into `out`, in
+/// row order; `loss` gets each row's loss. Row `i` draws its dropout mask from the stream
+/// `(seed, step, i)`, so a row's gradient does not depend on which thread or worker runs it.
+#[allow(clippy::too_many_arguments)]
+fn chunk_grad(
+    model: &Model,
+    state: &mut RunState,
+    batch: &Batch,
+    rows: Range<usize>,
+    scale: f32,
+    dropout_seed: Option<(u64, u64)>,
+    out: &mut [f32],
+    mut loss: impl FnMut(f32),
+) {
+    out.fill(0.0);
+    for i in rows {
+        let (x, y) = batch.row(i);
+        let mut rng = dropout_seed.map(|(s, step)| Rng::for_stream(s, &[step, i as u64]));
+        let l = model
+            .forward(state, x, Some(y), rng.as_mut())
+            .unwrap_or(f32::NAN);
+        model.backward(state, x, y, out, scale);
+        loss(l);
+    }
 }
 
 /// Owns the optimizer and every buffer a step needs; buffers are allocated once.
@@ -120,6 +175,7 @@ impl Trainer {
                 .map(|_| Worker {
                     state: RunState::new(&model.config),
                     grads: vec![0.0; model.layout.total],
+                    chunk: vec![0.0; model.layout.total],
                 })
                 .collect(),
             clip: None,
@@ -162,6 +218,12 @@ impl Trainer {
 
     /// Mean loss over the batch and its gradient in `self.grads`. `dropout_seed`: `Some((seed,
     /// step))` draws dropout masks (training mode), `None` is eval mode (dropout off).
+    ///
+    /// The gradient is summed chunk by chunk ([`gradient_chunks`]): each chunk's rows from zero,
+    /// then the chunks in order. With one thread that is the order data-parallel training uses
+    /// ([`Trainer::compute_chunk_grads`] on the workers, [`Trainer::sum_chunk_grads`] on the
+    /// coordinator), so the two agree bit for bit whatever the worker count. More threads add
+    /// their partial sums (the same up to float rounding).
     pub fn compute_grads(
         &mut self,
         model: &Model,
@@ -169,26 +231,36 @@ impl Trainer {
         dropout_seed: Option<(u64, u64)>,
     ) -> Result<f32, TrainError> {
         batch.validate(model)?;
-        let n_workers = self.workers.len().min(batch.b);
-        let per = batch.b.div_ceil(n_workers);
+        let chunks = gradient_chunks(batch.b);
+        let n_workers = self.workers.len().min(chunks.len());
+        let per = chunks.len().div_ceil(n_workers);
         let scale = 1.0 / batch.b as f32;
-        let run = |w: &mut Worker, rows: std::ops::Range<usize>| -> f64 {
+        // The k-th thread's chunks.
+        let share = |k: usize| (k * per).min(chunks.len())..((k + 1) * per).min(chunks.len());
+        let run = |w: &mut Worker, mine: Range<usize>| -> f64 {
             w.grads.fill(0.0);
             let mut loss = 0.0f64;
-            for i in rows {
-                let (x, y) = batch.row(i);
-                let mut rng = dropout_seed.map(|(s, step)| Rng::for_stream(s, &[step, i as u64]));
-                let l = model
-                    .forward(&mut w.state, x, Some(y), rng.as_mut())
-                    .unwrap_or(f32::NAN);
-                model.backward(&mut w.state, x, y, &mut w.grads, scale);
-                loss += l as f64;
+            for c in mine {
+                let rows = chunks[c].clone();
+                chunk_grad(
+                    model,
+                    &mut w.state,
+                    batch,
+                    rows,
+                    scale,
+                    dropout_seed,
+                    &mut w.chunk,
+                    |l| loss += l as f64,
+                );
+                for (g, x) in w.grads.iter_mut().zip(&w.chunk) {
+                    *g += x;
+                }
             }
             loss
         };
         let total_loss: f64;
         if n_workers == 1 {
-            total_loss = run(&mut self.workers[0], 0..batch.b);
+            total_loss = run(&mut self.workers[0], 0..chunks.len());
         } else {
             #[cfg(not(target_arch = "wasm32"))]
             {
@@ -197,9 +269,8 @@ impl Trainer {
                         .iter_mut()
                         .enumerate()
                         .map(|(k, w)| {
-                            let rows = (k * per).min(batch.b)..((k + 1) * per).min(batch.b);
-                            let run = &run;
-                            s.spawn(move || run(w, rows))
+                            let (run, mine) = (&run, share(k));
+                            s.spawn(move || run(w, mine))
                         })
                         .collect();
                     handles
@@ -212,10 +283,7 @@ impl Trainer {
             #[cfg(target_arch = "wasm32")]
             {
                 total_loss = (0..n_workers)
-                    .map(|k| {
-                        let rows = (k * per).min(batch.b)..((k + 1) * per).min(batch.b);
-                        run(&mut self.workers[k], rows)
-                    })
+                    .map(|k| run(&mut self.workers[k], share(k)))
                     .sum();
             }
         }
@@ -229,6 +297,80 @@ impl Trainer {
         Ok((total_loss / batch.b as f64) as f32)
     }
 
+    /// A data-parallel worker's share of a step: the gradients of chunks `mine` of
+    /// [`gradient_chunks`]`(batch.b)`, each summed from zero over its rows (scaled by
+    /// 1 / batch.b), appended to `chunk_grads` (`[mine.len(), n_params]`), and each row's loss
+    /// appended to `row_losses`. Uses the first thread's buffers.
+    pub fn compute_chunk_grads(
+        &mut self,
+        model: &Model,
+        batch: &Batch,
+        mine: Range<usize>,
+        dropout_seed: Option<(u64, u64)>,
+        chunk_grads: &mut Vec<f32>,
+        row_losses: &mut Vec<f32>,
+    ) -> Result<(), TrainError> {
+        batch.validate(model)?;
+        let chunks = gradient_chunks(batch.b);
+        if mine.is_empty() || mine.end > chunks.len() {
+            return Err(TrainError::Input(format!(
+                "chunks {}..{} are not a non-empty part of the {} chunks of a batch of {}",
+                mine.start,
+                mine.end,
+                chunks.len(),
+                batch.b
+            )));
+        }
+        let scale = 1.0 / batch.b as f32;
+        let w = &mut self.workers[0];
+        for c in mine {
+            let rows = chunks[c].clone();
+            chunk_grad(
+                model,
+                &mut w.state,
+                batch,
+                rows,
+                scale,
+                dropout_seed,
+                &mut w.chunk,
+                |l| row_losses.push(l),
+            );
+            chunk_grads.extend_from_slice(&w.chunk);
+        }
+        Ok(())
+    }
+
+    /// The coordinator's half of a data-parallel step: `self.grads` = the chunk gradients
+    /// (`[n_chunks, n_params]`, all chunks of the batch in order) summed in order from zero,
+    /// and the mean of `row_losses` (one per batch row, summed in order in f64), as
+    /// [`Trainer::compute_grads`] computes them with one thread.
+    pub fn sum_chunk_grads(
+        &mut self,
+        chunk_grads: &[f32],
+        row_losses: &[f32],
+    ) -> Result<f32, TrainError> {
+        let n = self.grads.len();
+        let chunks = gradient_chunks(row_losses.len()).len();
+        if row_losses.is_empty() || chunk_grads.len() != chunks * n {
+            return Err(TrainError::Input(format!(
+                "{} gradient values for {} rows: a batch of {} rows has {} chunks of {} values",
+                chunk_grads.len(),
+                row_losses.len(),
+                row_losses.len(),
+                chunks,
+                n
+            )));
+        }
+        self.grads.fill(0.0);
+        for chunk in chunk_grads.chunks_exact(n) {
+            for (g, x) in self.grads.iter_mut().zip(chunk) {
+                *g += x;
+            }
+        }
+        let total: f64 = row_losses.iter().map(|&l| l as f64).sum();
+        Ok((total / row_losses.len() as f64) as f32)
+    }
+
     /// One AdamW step at learning rate `lr`. On a non-finite loss or gradient, a diverged loss
     /// ([`Trainer::loss_limit`]) or an update larger than [`Trainer::max_update_ratio`] times
     /// the weights, nothing is changed and the error says which.
@@ -240,6 +382,25 @@ impl Trainer {
         dropout_seed: Option<(u64, u64)>,
     ) -> Result<StepInfo, TrainError> {
         let loss = self.compute_grads(model, batch, dropout_seed)?;
+        self.apply_grads(model, loss, lr)
+    }
+
+    /// The update half of [`Trainer::step`]: AdamW at `lr` with the gradient in `self.grads`
+    /// (`loss` is the batch loss it came from), with the same checks. A data-parallel
+    /// coordinator puts the workers' averaged gradient in `self.grads` and calls this.
+    pub fn apply_grads(
+        &mut self,
+        model: &mut Model,
+        loss: f32,
+        lr: f32,
+    ) -> Result<StepInfo, TrainError> {
+        if self.grads.len() != model.params.len() {
+            return Err(TrainError::Input(format!(
+                "the gradient has {} values, the model {} parameters",
+                self.grads.len(),
+                model.params.len()
+            )));
+        }
         let norm = match self.clip {
             Some(max) => clip_grad_norm(&mut self.grads, max),
             None => grad_norm(&self.grads),
@@ -422,6 +583,129 @@ mod tests {
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f32::max);
         assert!(max_diff < 1e-3, "{max_diff}");
+    }
+
+    #[test]
+    fn chunks_summed_by_a_coordinator_are_the_one_thread_gradient_bit_for_bit() {
+        // Data-parallel training: K workers each take a run of chunks (uneven ones too); the
+        // coordinator's in-order sum of all chunks is the one-thread gradient exactly, with
+        // dropout on (masks keyed by row, not by worker).
+        let m = small(0.1);
+        let data: Vec<u32> = (0..300).map(|i| (i * 5 % 12) as u32).collect();
+        for b in [1, 7, 20] {
+            let batch = sample_batch(&data, b, 16, 3, 9).unwrap();
+            let mut whole = Trainer::new(&m, 1);
+            let whole_loss = whole.compute_grads(&m, &batch, Some((3, 9))).unwrap();
+            let n = gradient_chunks(b).len();
+            for splits in [vec![0, n], vec![0, n / 2, n], vec![0, 1, n.min(3), n]] {
+                let mut worker = Trainer::new(&m, 1);
+                let (mut chunk_grads, mut row_losses) = (Vec::new(), Vec::new());
+                for pair in splits.windows(2).filter(|p| p[0] < p[1]) {
+                    worker
+                        .compute_chunk_grads(
+                            &m,
+                            &batch,
+                            pair[0]..pair[1],
+                            Some((3, 9)),
+                            &mut chunk_grads,
+                            &mut row_losses,
+                        )
+                        .unwrap();
+                }
+                let mut coordinator = Trainer::new(&m, 1);
+                let loss = coordinator
+                    .sum_chunk_grads(&chunk_grads, &row_losses)
+                    .unwrap();
+                assert_eq!(loss.to_bits(), whole_loss.to_bits(), "b {b} {splits:?}");
+                assert!(
+                    coordinator
+                        .grads
+                        .iter()
+                        .zip(&whole.grads)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "b {b} {splits:?}"
+                );
+            }
+            // Two threads add partial sums: the same up to rounding.
+            let mut threads = Trainer::new(&m, 2);
+            let loss = threads.compute_grads(&m, &batch, Some((3, 9))).unwrap();
+            assert!((loss - whole_loss).abs() < 1e-5);
+            let diff = threads
+                .grads
+                .iter()
+                .zip(&whole.grads)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(diff < 1e-5, "{diff}");
+        }
+        // Different rows give a different gradient (the comparison above can fail), and bad
+        // shares are refused.
+        let batch = sample_batch(&data, 7, 16, 3, 9).unwrap();
+        let mut whole = Trainer::new(&m, 1);
+        whole.compute_grads(&m, &batch, Some((3, 9))).unwrap();
+        let (mut one_chunk, mut losses) = (Vec::new(), Vec::new());
+        let mut worker = Trainer::new(&m, 1);
+        worker
+            .compute_chunk_grads(&m, &batch, 0..1, Some((3, 9)), &mut one_chunk, &mut losses)
+            .unwrap();
+        assert_eq!((one_chunk.len(), losses.len()), (m.params.len(), 1));
+        assert!(one_chunk
+            .iter()
+            .zip(&whole.grads)
+            .any(|(a, b)| (a - b).abs() > 1e-3));
+        for bad in [0..0, 3..9, 8..9] {
+            assert!(matches!(
+                worker.compute_chunk_grads(&m, &batch, bad, None, &mut one_chunk, &mut losses),
+                Err(TrainError::Input(_))
+            ));
+        }
+        assert!(matches!(
+            worker.sum_chunk_grads(&one_chunk, &[1.0, 2.0]),
+            Err(TrainError::Input(_))
+        ));
+        assert!(matches!(
+            worker.sum_chunk_grads(&[], &[]),
+            Err(TrainError::Input(_))
+        ));
+    }
+
+    #[test]
+    fn gradient_chunks_cover_the_batch_in_order() {
+        for b in 1..=70 {
+            let chunks = gradient_chunks(b);
+            assert_eq!(chunks.len(), b.min(MAX_GRADIENT_CHUNKS));
+            assert_eq!(chunks[0].start, 0);
+            assert_eq!(chunks.last().unwrap().end, b);
+            assert!(chunks
+                .windows(2)
+                .all(|w| w[0].end == w[1].start && w[0].len() >= w[1].len()));
+            assert!(
+                chunks.iter().all(|c| !c.is_empty())
+                    && chunks[0].len() - chunks.last().unwrap().len() <= 1
+            );
+        }
+    }
+
+    #[test]
+    fn applying_the_gradient_is_the_step() {
+        let data: Vec<u32> = (0..300).map(|i| (i * 7 % 12) as u32).collect();
+        let mut stepped = small(0.0);
+        let mut applied = stepped.clone();
+        let (mut t1, mut t2) = (Trainer::new(&stepped, 1), Trainer::new(&applied, 1));
+        for step in 0..3 {
+            let b = sample_batch(&data, 4, 16, 1, step).unwrap();
+            let i1 = t1.step(&mut stepped, &b, 1e-2, None).unwrap();
+            let loss = t2.compute_grads(&applied, &b, None).unwrap();
+            let i2 = t2.apply_grads(&mut applied, loss, 1e-2).unwrap();
+            assert_eq!(i1, i2);
+        }
+        assert_eq!(stepped.params, applied.params);
+        t2.grads.pop();
+        assert!(matches!(
+            t2.apply_grads(&mut applied, 1.0, 1e-2),
+            Err(TrainError::Input(_))
+        ));
+        assert_eq!(stepped.params, applied.params);
     }
 
     #[test]

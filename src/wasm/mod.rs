@@ -9,6 +9,9 @@
 //!   character.
 //! - `analysis`: more methods of [`Model`] for reading it — head knock-out, bits per character
 //!   on a text, head scores and roles, the logit lens, the embedding map, the held-out loss.
+//! - `data_parallel`: more methods of [`Model`] for training over several Web Workers — a
+//!   worker's [`GradientShare`] of a step, the coordinator's `applyGradientChunks`, the weights as
+//!   one `Float32Array` (`params` / `setParams`).
 //!
 //! Names are the core's: `tokens` are the positions the model reads (≤ block_size),
 //! `croppedTokens` the tokens dropped from the front of a longer input, config fields are the
@@ -18,10 +21,12 @@
 //! probabilities and attention) to avoid per-element conversion.
 
 mod analysis;
+mod data_parallel;
 mod kv_cache;
 mod model;
 mod text;
 
+pub use data_parallel::{gradient_chunk_count, GradientShare};
 pub use kv_cache::KvCache;
 pub use model::{Forward, Model, Sampler, Tokens, MISSING_VOCABULARY};
 pub use text::{akshara_label, nfc, segment_aksharas, transliterate, transliteration_table};
@@ -43,7 +48,7 @@ mod lib {
     pub use crate::text::akshara::{display_label, segment_chars};
     pub use crate::text::translit::{latin_to_kannada, mapping_table};
     pub use crate::text::{nfc, Tokenizer};
-    pub use crate::train::{sample_batch, TrainError, Trainer};
+    pub use crate::train::{gradient_chunks, sample_batch, Batch, StepInfo, TrainError, Trainer};
 }
 
 #[wasm_bindgen(start)]

@@ -108,11 +108,11 @@ pub struct Model {
     pub(super) tokenizer: lib::Tokenizer,
     /// Eval run state; its `knockout` is the page's knock-out set (see `setKnockout`).
     pub(super) state: lib::RunState,
-    trainer: Option<lib::Trainer>,
+    pub(super) trainer: Option<lib::Trainer>,
     train_data: Vec<u32>,
     /// The last part of the training text, never trained on (see `setTrainingText`).
     pub(super) held_out: Vec<u32>,
-    train_step: u64,
+    pub(super) train_step: u64,
     seed: u64,
 }
 
@@ -136,6 +136,60 @@ impl Model {
             train_step: 0,
             seed: 1337,
         }
+    }
+
+    /// Training step `step`'s batch of `batch_size` windows (of up to block_size characters)
+    /// from the training text: the same for every worker given the same text and seed.
+    pub(super) fn training_batch(
+        &self,
+        batch_size: usize,
+        step: u64,
+    ) -> Result<lib::Batch, JsError> {
+        if batch_size == 0 || batch_size > MAX_BATCH {
+            return Err(js_err(format!("batch size must be in 1..={MAX_BATCH}")));
+        }
+        let t = self
+            .core
+            .config
+            .block_size
+            .min(self.train_data.len().saturating_sub(1));
+        lib::sample_batch(&self.train_data, batch_size, t, self.seed, step)
+            .ok_or_else(|| js_err("no training text: call setTrainingText first"))
+    }
+
+    /// The training randomness of step `step` (dropout masks): `(seed, step)`.
+    pub(super) fn dropout_seed(&self, step: u64) -> (u64, u64) {
+        (self.seed, step)
+    }
+
+    /// Marks the weights as changed (a `KvCache` built from the old ones starts over).
+    pub(super) fn weights_changed(&mut self) {
+        self.weights_version = next_weights_version();
+    }
+
+    /// After an update: a diverged loss puts back the weights from before the previous step
+    /// (those gave this loss); a good step counts and changes the weights version.
+    pub(super) fn finish_step(
+        &mut self,
+        step: Result<lib::StepInfo, lib::TrainError>,
+    ) -> Result<lib::StepInfo, JsError> {
+        let info = match step {
+            Ok(info) => info,
+            Err(e @ lib::TrainError::LossDiverged { .. }) => {
+                // The weights that gave this loss came from the previous update: put back the
+                // last weights whose loss was still sane.
+                let restored = if self.undo_last_step() {
+                    "; restored the weights from before the previous step"
+                } else {
+                    ""
+                };
+                return Err(js_err(format!("{e}{restored}")));
+            }
+            Err(e) => return Err(js_err(e)),
+        };
+        self.weights_version = next_weights_version();
+        self.train_step += 1;
+        Ok(info)
     }
 
     /// Eval forward of the last block_size ids into `self.state`; returns the ids read.
@@ -325,42 +379,13 @@ impl Model {
                 "learning rate {lr} must be a positive number"
             )));
         }
-        if batch_size == 0 || batch_size > MAX_BATCH {
-            return Err(js_err(format!("batch size must be in 1..={MAX_BATCH}")));
-        }
-        let t = self
-            .core
-            .config
-            .block_size
-            .min(self.train_data.len().saturating_sub(1));
-        let batch = lib::sample_batch(&self.train_data, batch_size, t, self.seed, self.train_step)
-            .ok_or_else(|| js_err("no training text: call setTrainingText first"))?;
+        let batch = self.training_batch(batch_size, self.train_step)?;
+        let dropout_seed = self.dropout_seed(self.train_step);
         let trainer = self
             .trainer
             .get_or_insert_with(|| lib::Trainer::new(&self.core, 1));
-        let step = trainer.step(
-            &mut self.core,
-            &batch,
-            lr,
-            Some((self.seed, self.train_step)),
-        );
-        let info = match step {
-            Ok(info) => info,
-            Err(e @ lib::TrainError::LossDiverged { .. }) => {
-                // The weights that gave this loss came from the previous update: put back the
-                // last weights whose loss was still sane.
-                let restored = if self.undo_last_step() {
-                    "; restored the weights from before the previous step"
-                } else {
-                    ""
-                };
-                return Err(js_err(format!("{e}{restored}")));
-            }
-            Err(e) => return Err(js_err(e)),
-        };
-        self.weights_version = next_weights_version();
-        self.train_step += 1;
-        Ok(info.loss)
+        let step = trainer.step(&mut self.core, &batch, lr, Some(dropout_seed));
+        self.finish_step(step).map(|info| info.loss)
     }
 
     /// Undoes the last applied training step: weights, AdamW moments and step count as they

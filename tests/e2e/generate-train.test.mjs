@@ -1,9 +1,12 @@
 // Generation (streaming into the text box, reproducible for a seed, Stop) and in-browser
 // training (20 steps lower #loss-value, heatmaps refresh, pause/continue, reset, download the
-// weights and load them back, training from scratch with another config → the grid follows).
+// weights and load them back, training from scratch with another config → the grid follows;
+// 1 vs 2 training workers give the same losses; a training worker crashing mid-step stops
+// training with a message and no update).
 
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
+import { createServer } from "node:http";
 import { describe, test } from "node:test";
 import { newPage, openViewer, problems, redrawCount, screenshotPath, setText, settle, splitSafetensors, useServerAndBrowser, waitForRedraw } from "./helpers.mjs";
 
@@ -30,20 +33,54 @@ async function recordLosses(page) {
     const el = document.querySelector("#loss-value");
     new MutationObserver(() => {
       const v = Number.parseFloat(el.textContent);
-      if (Number.isFinite(v)) window.__losses.push([Number(el.dataset.step), v]);
+      if (Number.isFinite(v)) window.__losses.push([Number(el.dataset.step), v, Number(el.dataset.loss)]);
     }).observe(el, { childList: true, characterData: true, subtree: true });
   });
 }
 
-async function trainSteps(page, { steps, batch = "8", lr = "0.003", source = "builtin", mode = "finetune", size = "loaded" }) {
+async function trainSteps(page, { steps, batch = "8", lr = "0.003", source = "builtin", mode = "finetune", size = "loaded", workers = null }) {
   await page.check(`input[name="train-source"][value="${source}"]`);
   if (!(await page.isDisabled(`input[name="train-mode"][value="${mode}"]`))) await page.check(`input[name="train-mode"][value="${mode}"]`);
   if (!(await page.isDisabled("#train-size"))) await page.selectOption("#train-size", size);
   await page.fill("#train-steps", String(steps));
   await page.fill("#train-batch", batch);
   await page.fill("#train-lr", lr);
+  if (workers !== null) await page.fill("#train-workers", String(workers));
   await page.click("#train-start");
   await page.waitForFunction(() => /^(Done|Paused|Stopped)/.test(document.querySelector("#train-status").textContent), null, { timeout: 120000 });
+}
+
+/**
+ * An HTTP proxy to `upstream` that serves a train-worker.js crashing on its 4th gradient
+ * request while `crashing()` is true; resolves to {url, stop()}.
+ */
+async function crashingProxy(upstream, crashing) {
+  const server = createServer(async (req, res) => {
+    const answer = await fetch(new URL(req.url, upstream), { headers: { "cache-control": "no-cache" } });
+    let body = Buffer.from(await answer.arrayBuffer());
+    const headers = Object.fromEntries([...answer.headers].filter(([k]) => !["content-length", "content-encoding", "transfer-encoding"].includes(k)));
+    if (req.url.startsWith("/train-worker.js")) {
+      headers["cache-control"] = "no-store";
+      if (crashing()) {
+        const real = body.toString("utf8");
+        const hooked = real.replace(
+          "self.onmessage = async (event) => {",
+          `let gradientRequests = 0;
+self.onmessage = async (event) => {
+  if (event.data.type === "shard-gradients" && ++gradientRequests === 4) {
+    setTimeout(() => { throw new Error("simulated crash of a training worker"); });
+    return;
+  }`,
+        );
+        assert.notEqual(hooked, real, "the hook point in train-worker.js moved");
+        body = Buffer.from(hooked);
+      }
+    }
+    res.writeHead(answer.status, headers);
+    res.end(body);
+  });
+  await new Promise((done) => server.listen(0, "127.0.0.1", done));
+  return { url: `http://127.0.0.1:${server.address().port}/`, stop: () => new Promise((done) => server.close(done)) };
 }
 
 describe("generation and training", () => {
@@ -160,6 +197,58 @@ describe("generation and training", () => {
     assert.equal(await page.textContent("#next-char"), nextTrained);
     assert.deepEqual(await problems(page), []);
     await page.context().close();
+  });
+
+  test("#train-workers 1 and 2 give the same losses (bit for bit) for the same seed; the panel shows the worker count and tokens/s", async (t) => {
+    const runs = {};
+    for (const workers of [1, 2]) {
+      const page = await newPage(env.browser);
+      await openViewer(page, env.server.url);
+      // the default is one worker per core the browser reports
+      assert.equal(await page.inputValue("#train-workers"), String(Math.min(16, await page.evaluate(() => navigator.hardwareConcurrency))));
+      await recordLosses(page);
+      await trainSteps(page, { steps: 12, workers });
+      assert.match(await page.textContent("#train-status"), /^Done at step 12/);
+      assert.equal(await page.textContent("#train-workers-used"), String(workers));
+      const tokensPerSec = Number((await page.textContent("#tokens-per-sec")).replace(/,/g, ""));
+      assert.ok(tokensPerSec > 0);
+      runs[workers] = { losses: (await page.evaluate(() => window.__losses)).map(([, , raw]) => raw), tokensPerSec };
+      assert.deepEqual(await problems(page), []);
+      await page.context().close();
+    }
+    assert.equal(runs[2].losses.length, 12);
+    // the same batches, masks and summation order: the same losses, bit for bit
+    assert.deepEqual(runs[2].losses, runs[1].losses);
+    assert.ok(runs[2].losses[11] < runs[2].losses[0], "training lowered the loss");
+    t.diagnostic(`losses ${runs[1].losses.map((l) => l.toFixed(4))}; tokens/s at the last step: 1 worker ${runs[1].tokensPerSec}, 2 workers ${runs[2].tokensPerSec}`);
+  });
+
+  test("a training worker that crashes mid-step: training stops with a message, the step is not applied, Continue recovers", async () => {
+    // A proxy in front of the test server whose train-worker.js throws an uncaught error on its
+    // 4th gradient request while `crash` is set (the real handler before that): the model
+    // worker sees an `error` event from a training worker mid-step. (Playwright's routing does
+    // not reach workers started by a worker, hence the proxy.)
+    let crash = true;
+    const proxy = await crashingProxy(env.server.url, () => crash);
+    const page = await newPage(env.browser);
+    try {
+      await openViewer(page, proxy.url);
+      await recordLosses(page);
+      await trainSteps(page, { steps: 10, workers: 2 });
+      const status = await page.textContent("#train-status");
+      assert.match(status, /^Stopped by an error at step 3 of 10: Training step 4 was not applied: training worker [12] of 2 stopped \(.*simulated crash.*\)\. The weights are those of the last good step \(3\)/, status);
+      assert.deepEqual((await page.evaluate(() => window.__losses)).map(([s]) => s), [1, 2, 3]);
+      assert.match(await page.textContent("#train-step"), /^3 \/ 10$/);
+      // Continue starts new workers and goes on from step 3
+      crash = false;
+      await page.click("#train-start");
+      await page.waitForFunction(() => /^Done at step 10/.test(document.querySelector("#train-status").textContent), null, { timeout: 120000 });
+      assert.deepEqual((await page.evaluate(() => window.__losses)).map(([s]) => s), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      assert.deepEqual((await problems(page)).filter((p) => !/simulated crash|Training step 4 was not applied/.test(p)), []);
+    } finally {
+      await page.context().close();
+      await proxy.stop();
+    }
   });
 
   test("training from scratch with a smaller config: the grid follows the config; pause works", async () => {

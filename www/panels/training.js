@@ -1,6 +1,7 @@
 // The "Train in the browser" panel: the text to learn from (built-in proverbs, the text box,
-// a .txt file), fine-tune or from scratch, steps / batch / learning rate / seed, the loss
-// chart and figures, Pause, Reset and Download weights.
+// a .txt file), fine-tune or from scratch, steps / batch / learning rate / seed / training
+// workers (data-parallel over that many Web Workers, www/data-parallel.js), the loss chart and
+// figures (loss, held-out loss, tokens/s, workers), Pause, Reset and Download weights.
 
 import { nfc } from "../pkg/kgpt.js";
 import { state } from "../state.js";
@@ -10,6 +11,7 @@ import { scheduleAnalysis } from "../analysis.js";
 import { LossChart } from "../chart.js";
 import { download, fmtLoss, intIn, nf, numIn } from "../format.js";
 import { textBox } from "./text.js";
+import { MAX_TRAIN_WORKERS, defaultWorkerCount } from "../data-parallel.js";
 
 const ui = {
   file: $("train-file"),
@@ -19,6 +21,8 @@ const ui = {
   batch: $("train-batch"),
   lr: $("train-lr"),
   seed: $("train-seed"),
+  workers: $("train-workers"),
+  workersUsed: $("train-workers-used"),
   start: $("train-start"),
   pause: $("train-pause"),
   reset: $("train-reset"),
@@ -88,11 +92,12 @@ async function start() {
   const steps = intIn(ui.steps, 1, 100000, 200);
   const batch = intIn(ui.batch, 1, 512, 8);
   const seed = intIn(ui.seed, 0, 4294967295, 1337);
+  const workers = intIn(ui.workers, 1, MAX_TRAIN_WORKERS, defaultWorkerCount(navigator.hardwareConcurrency));
   state.training = true;
   updateButtons();
   ui.status.textContent = `Training on ${source.sourceName}…${note}`;
   state.lrNote = note;
-  post({ type: ToWorker.TRAIN_START, ...source, mode: radioValue("train-mode"), preset: ui.size.value, steps, batch, lr, seed });
+  post({ type: ToWorker.TRAIN_START, ...source, mode: radioValue("train-mode"), preset: ui.size.value, steps, batch, lr, seed, workers });
 }
 
 function onBegin(msg) {
@@ -122,7 +127,9 @@ function onProgress(msg) {
   ui.lossSmoothed.textContent = fmtLoss(chart.smoothed);
   ui.step.textContent = `${nf.format(msg.step)} / ${nf.format(msg.target)}`;
   ui.tokensPerSec.textContent = nf.format(Math.round(msg.tokensPerSec));
+  ui.workersUsed.textContent = String(msg.workers);
   ui.lossValue.dataset.step = String(msg.step);
+  ui.lossValue.dataset.loss = String(msg.loss);
   scheduleAnalysis(null);
   emit("train-step", msg);
 }
@@ -153,11 +160,13 @@ function onReset() {
 function resetStats() {
   ui.lossValue.textContent = "—";
   delete ui.lossValue.dataset.step;
+  delete ui.lossValue.dataset.loss;
   ui.lossSmoothed.textContent = "—";
   ui.heldOutValue.textContent = "—";
   ui.heldOutNote.textContent = "";
   ui.step.textContent = "—";
   ui.tokensPerSec.textContent = "—";
+  ui.workersUsed.textContent = "—";
 }
 
 function onWeights(msg) {
@@ -190,6 +199,7 @@ function onButtons() {
 }
 
 export function init() {
+  ui.workers.value = String(defaultWorkerCount(navigator.hardwareConcurrency));
   ui.start.addEventListener("click", start);
   ui.pause.addEventListener("click", () => post({ type: ToWorker.TRAIN_PAUSE }));
   ui.reset.addEventListener("click", () => post({ type: ToWorker.TRAIN_RESET }));
