@@ -496,23 +496,35 @@ fn data_parallel_steps_equal_one_worker_steps() {
         }
         for step in 0..3 {
             let weights = coordinator.params().to_vec();
-            let (mut chunk_grads, mut row_losses) = (Vec::new(), Vec::new());
-            for (w, pair) in workers.iter_mut().zip(splits.windows(2)) {
+            let mut row_losses = Vec::new();
+            for (k, (w, pair)) in workers.iter_mut().zip(splits.windows(2)).enumerate() {
                 assert!(w.set_params(&weights).is_ok());
-                let share =
-                    match w.gradient_chunks(batch, pair[0], pair[1], coordinator.step_count()) {
-                        Ok(s) => s,
-                        Err(e) => panic!("gradientChunks: {}", message(e)),
-                    };
-                assert_eq!(share.chunks(), pair[1] - pair[0]);
+                // the first worker sends its chunks summed (one block), the others each chunk
+                let share = match w.gradient_chunks(
+                    batch,
+                    pair[0],
+                    pair[1],
+                    coordinator.step_count(),
+                    k == 0,
+                ) {
+                    Ok(s) => s,
+                    Err(e) => panic!("gradientChunks: {}", message(e)),
+                };
+                let chunks = pair[1] - pair[0];
+                assert_eq!(share.chunks(), chunks);
+                assert_eq!(share.summed(), k == 0);
+                let blocks = if k == 0 { 1 } else { chunks };
+                assert_eq!(share.grads().length() as usize, blocks * weights.len());
                 assert_eq!(share.tokens(), share.row_losses().length() as usize * 128);
-                chunk_grads.extend(share.grads().to_vec());
+                if let Err(e) = coordinator.add_gradients(&share.grads().to_vec(), chunks, k == 0) {
+                    panic!("addGradients: {}", message(e));
+                }
                 row_losses.extend(share.row_losses().to_vec());
             }
             let want = one.train_step(batch, lr).ok().unwrap();
-            let got = match coordinator.apply_gradient_chunks(&chunk_grads, &row_losses, lr) {
+            let got = match coordinator.apply_gradient_sum(&row_losses, lr) {
                 Ok(l) => l,
-                Err(e) => panic!("applyGradientChunks: {}", message(e)),
+                Err(e) => panic!("applyGradientSum: {}", message(e)),
             };
             assert_eq!(
                 got.to_bits(),
@@ -532,35 +544,33 @@ fn data_parallel_steps_equal_one_worker_steps() {
     }
     // Bad input: a JS error, nothing changed.
     let mut m = product();
-    assert!(error_of(m.gradient_chunks(4, 0, 2, 0.0)).contains("setTrainingText"));
+    assert!(error_of(m.gradient_chunks(4, 0, 2, 0.0, false)).contains("setTrainingText"));
     assert!(m.set_training_text(&text, 7).is_ok());
     for (first, end) in [(0, 0), (3, 2), (0, 5)] {
         assert!(
-            error_of(m.gradient_chunks(4, first, end, 0.0)).contains("chunks"),
+            error_of(m.gradient_chunks(4, first, end, 0.0, false)).contains("chunks"),
             "{first}..{end}"
         );
     }
     for step in [-1.0, 1.5, f64::NAN, f64::INFINITY] {
         assert!(
-            error_of(m.gradient_chunks(4, 0, 2, step)).contains("whole number"),
+            error_of(m.gradient_chunks(4, 0, 2, step, false)).contains("whole number"),
             "{step}"
         );
     }
-    assert!(!error_of(m.gradient_chunks(0, 0, 1, 0.0)).is_empty());
+    assert!(!error_of(m.gradient_chunks(0, 0, 1, 0.0, false)).is_empty());
     let before = m.params().to_vec();
     let n = before.len();
     assert!(error_of(m.set_params(&before[1..])).contains(&n.to_string()));
-    assert!(
-        error_of(m.apply_gradient_chunks(&vec![0.0; n + 1], &[1.0], lr))
-            .contains("gradient values")
-    );
-    assert!(error_of(m.apply_gradient_chunks(&vec![0.0; n], &[1.0, 1.0], lr)).contains("chunks"));
-    assert!(
-        error_of(m.apply_gradient_chunks(&vec![f32::NAN; n], &[1.0], lr)).contains("non-finite")
-    );
-    assert!(
-        error_of(m.apply_gradient_chunks(&vec![0.0; n], &[1.0], -1.0)).contains("learning rate")
-    );
+    // a sum must start with the first share, hold every chunk, and be finite
+    assert!(error_of(m.add_gradients(&vec![0.0; n], 1, false)).contains("no gradient sum"));
+    assert!(error_of(m.add_gradients(&vec![0.0; n + 1], 1, true)).contains("gradient values"));
+    assert!(error_of(m.apply_gradient_sum(&[1.0], lr)).contains("chunks"));
+    assert!(m.add_gradients(&vec![0.0; n], 1, true).is_ok());
+    assert!(error_of(m.apply_gradient_sum(&[1.0, 1.0], lr)).contains("chunks"));
+    assert!(m.add_gradients(&vec![f32::NAN; n], 1, true).is_ok());
+    assert!(error_of(m.apply_gradient_sum(&[1.0], lr)).contains("non-finite"));
+    assert!(error_of(m.apply_gradient_sum(&[1.0], -1.0)).contains("learning rate"));
     assert_eq!(m.params().to_vec(), before);
     assert_eq!(m.step_count(), 0.0);
 }

@@ -4,9 +4,10 @@
 // consecutive rows (at most 16, the wasm API's); per step:
 //   1. the coordinator gives each worker a run of whole chunks (`shareChunks`) with the current
 //      weights (one transferable buffer each);
-//   2. every worker returns its chunks' gradients and its rows' losses (`gradientChunks`);
-//   3. the coordinator hands all chunks, in order, to `applyGradientChunks`, which sums them as
-//      `trainStep` does and applies AdamW once; the next request carries the new weights.
+//   2. every worker returns its chunks' gradients (the first worker their sum, one block: the
+//      same additions the coordinator would make) and its rows' losses (`gradientChunks`);
+//   3. the coordinator adds the replies in worker order as they arrive (`addGradients`), then
+//      applies AdamW once (`applyGradientSum`); the next request carries the new weights.
 // Every worker draws the same batch and keys dropout by row, so a step is a one-worker step on
 // the same batch bit for bit, whatever K. If any worker fails or goes silent, the step is not
 // applied: the pool rejects with a `TrainingWorkerError` and the coordinator stops training with
@@ -41,21 +42,15 @@ export function shareChunks(chunks, workers) {
   return shares;
 }
 
-/**
- * The workers' replies ({grads: ArrayBuffer [chunks × n], rowLosses: ArrayBuffer}), in worker
- * order, as one chunk-gradient array and one row-loss array (what applyGradientChunks takes).
- */
-export function concatShares(replies) {
-  const grads = new Float32Array(replies.reduce((n, r) => n + r.grads.byteLength / 4, 0));
-  const rowLosses = new Float32Array(replies.reduce((n, r) => n + r.rowLosses.byteLength / 4, 0));
-  let [g, l] = [0, 0];
+/** The row losses of the workers' replies ({rowLosses: ArrayBuffer}), in worker order, as one array. */
+export function concatRowLosses(replies) {
+  const out = new Float32Array(replies.reduce((n, r) => n + r.rowLosses.byteLength / 4, 0));
+  let at = 0;
   for (const r of replies) {
-    grads.set(new Float32Array(r.grads), g);
-    rowLosses.set(new Float32Array(r.rowLosses), l);
-    g += r.grads.byteLength / 4;
-    l += r.rowLosses.byteLength / 4;
+    out.set(new Float32Array(r.rowLosses), at);
+    at += r.rowLosses.byteLength / 4;
   }
-  return { grads, rowLosses };
+  return out;
 }
 
 /** A training worker failed or went silent: the step it was part of was not applied. */
@@ -145,21 +140,39 @@ export class TrainingPool {
   }
 
   /**
-   * The gradient chunks of step `step`'s batch of `batch` rows (`chunks` of them) with weights
-   * `params` (Float32Array), shared out over the workers: {grads, rowLosses, tokens, shares
-   * (chunks per worker)}. Rejects if any worker fails; then nothing of this step may be applied.
+   * The gradient of step `step`'s batch of `batch` rows (`chunks` gradient chunks) with weights
+   * `params` (Float32Array), shared out over the workers: each reply is handed to
+   * `add(grads: Float32Array, chunks, first)` in worker order as soon as it and those before it
+   * are in (the model's addGradients). Resolves with {rowLosses, tokens, shares (chunks per
+   * worker), timing: {workerMs (the slowest worker's computing), roundTripMs, addMs}}. Rejects
+   * if any worker fails (or `add` throws); then nothing of this step may be applied.
    */
-  async gradients({ step, batch, chunks, params }) {
+  async gradients({ step, batch, chunks, params, add }) {
     const t0 = performance.now();
     const shares = shareChunks(chunks, this.count);
-    const replies = await Promise.all(
-      shares.map(([first, end], i) => {
-        const copy = i === shares.length - 1 ? params : params.slice();
-        return this.request(i, { type: ToShard.GRADIENTS, step, batch, first, end, params: copy.buffer }, [copy.buffer]);
-      }),
-    );
-    this.slowestMs = Math.max(this.slowestMs, performance.now() - t0);
-    const tokens = replies.reduce((n, r) => n + r.tokens, 0);
-    return { ...concatShares(replies), tokens, shares: shares.map(([a, b]) => b - a) };
+    const pending = shares.map(([first, end], i) => {
+      const copy = i === shares.length - 1 ? params : params.slice();
+      const msg = { type: ToShard.GRADIENTS, step, batch, first, end, summed: i === 0, params: copy.buffer };
+      return this.request(i, msg, [copy.buffer]);
+    });
+    // awaited in order below; a later one failing first must not be an unhandled rejection
+    for (const p of pending) p.catch(() => {});
+    const replies = [];
+    let addMs = 0;
+    for (const [i, p] of pending.entries()) {
+      const r = await p;
+      const t = performance.now();
+      add(new Float32Array(r.grads), r.chunks, i === 0);
+      addMs += performance.now() - t;
+      replies.push(r);
+    }
+    const roundTripMs = performance.now() - t0;
+    this.slowestMs = Math.max(this.slowestMs, roundTripMs);
+    return {
+      rowLosses: concatRowLosses(replies),
+      tokens: replies.reduce((n, r) => n + r.tokens, 0),
+      shares: shares.map(([a, b]) => b - a),
+      timing: { workerMs: Math.max(...replies.map((r) => r.ms)), roundTripMs, addMs },
+    };
   }
 }

@@ -62,7 +62,11 @@ export const FromWorker = Object.freeze({
   GEN_DONE: "gen-done",
   /** {mode, usable, chars, sourceName, heldOutChars}: a training session started (`heldOutChars` = 0: the text is too short to hold out a part). */
   TRAIN_BEGIN: "train-begin",
-  /** {step, target, loss, heldOut, ms, tokensPerSec, workers}: one training step was applied (over `workers` workers); `heldOut` is the held-out loss (nats/char) every few steps, else null. */
+  /**
+   * {step, target, loss, heldOut, ms, tokensPerSec, workers, timing}: one training step was applied (over `workers`
+   * workers); `heldOut` is the held-out loss (nats/char) every few steps, else null; `timing` (workers > 1, else null)
+   * is {workerMs (the slowest worker's computing), roundTripMs, addMs, applyMs}.
+   */
   TRAIN_PROGRESS: "train-progress",
   /** {reason: "done"|"paused"|"error", step, target, message}: training stopped. */
   TRAIN_STOPPED: "train-stopped",
@@ -110,7 +114,7 @@ export const BenchReply = Object.freeze({
 export const ToShard = Object.freeze({
   /** {id, bytes (safetensors), text, seed}: load the model and its training text (the coordinator's). */
   LOAD: "shard-load",
-  /** {id, step, batch, first, end, params (ArrayBuffer of paramCount f32)}: with these weights, the gradients of chunks first..end of step `step`'s batch. */
+  /** {id, step, batch, first, end, summed, params (ArrayBuffer of paramCount f32)}: with these weights, the gradients of chunks first..end of step `step`'s batch (`summed`: as one block, their sum). */
   GRADIENTS: "shard-gradients",
 });
 
@@ -118,7 +122,7 @@ export const ToShard = Object.freeze({
 export const FromShard = Object.freeze({
   /** {id, kernel, params}: loaded (`params` = its paramCount). */
   READY: "shard-ready",
-  /** {id, chunks, tokens, grads (ArrayBuffer of chunks × paramCount f32), rowLosses (ArrayBuffer of f32, one per row), ms}: the share's chunk gradients and row losses. */
+  /** {id, chunks, summed, tokens, grads (ArrayBuffer of chunks × paramCount f32, or paramCount if summed), rowLosses (ArrayBuffer of f32, one per row), ms}: the share's chunk gradients and row losses. */
   GRADIENTS: "shard-gradients",
   /** {id, message}: the request failed (nothing is kept from it). */
   ERROR: "shard-error",

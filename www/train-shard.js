@@ -27,15 +27,15 @@ export function shardHandler(pkg) {
     model = m;
     return [{ type: FromShard.READY, id, kernel: pkg.kernelName(), params: m.paramCount() }, []];
   }
-  function gradients({ id, step, batch, first, end, params }) {
+  function gradients({ id, step, batch, first, end, summed, params }) {
     if (!model) throw new Error("no model loaded");
     const t0 = performance.now();
     model.setParams(new Float32Array(params));
-    const share = model.gradientChunks(batch, first, end, step);
+    const share = model.gradientChunks(batch, first, end, step, !!summed);
     try {
       const grads = share.grads();
       const rowLosses = share.rowLosses();
-      const reply = { type: FromShard.GRADIENTS, id, chunks: share.chunks, tokens: share.tokens, grads: grads.buffer, rowLosses: rowLosses.buffer, ms: performance.now() - t0 };
+      const reply = { type: FromShard.GRADIENTS, id, chunks: share.chunks, summed: share.summed, tokens: share.tokens, grads: grads.buffer, rowLosses: rowLosses.buffer, ms: performance.now() - t0 };
       return [reply, [grads.buffer, rowLosses.buffer]];
     } finally {
       share.free();

@@ -358,7 +358,7 @@ const capital = (text) => text[0].toUpperCase() + text.slice(1);
 
 /**
  * One training update of session `s` by `update()` (which returns the loss: a trainStep, or
- * applyGradientChunks of the training workers' gradients): {loss}, or {message} saying why it failed
+ * applyGradientSum of the training workers' gradients): {loss}, or {message} saying why it failed
  * (the update not applied, or undone).
  */
 function trainOne(m, s, probe, update) {
@@ -466,10 +466,17 @@ async function trainStart(msg) {
       }
       const t0 = performance.now();
       let result;
+      let timing = null;
       if (pool) {
         let shares = null;
         try {
-          shares = await pool.gradients({ step, batch: s.batch, chunks, params: m.params() });
+          // each reply is added to the model's gradient sum as it arrives (never after a reset
+          // or a new model: `m` may be freed then)
+          const add = (grads, count, first) => {
+            if (W.training !== s || W.model !== m) throw new Error("training was reset");
+            m.addGradients(grads, count, first);
+          };
+          shares = await pool.gradients({ step, batch: s.batch, chunks, params: m.params(), add });
         } catch (err) {
           if (!current()) {
             reason = "paused";
@@ -484,7 +491,9 @@ async function trainStart(msg) {
           reason = "paused";
           break;
         }
-        result = trainOne(m, s, probe, () => m.applyGradientChunks(shares.grads, shares.rowLosses, s.lr));
+        const t1 = performance.now();
+        result = trainOne(m, s, probe, () => m.applyGradientSum(shares.rowLosses, s.lr));
+        timing = { ...shares.timing, applyMs: performance.now() - t1 };
       } else {
         result = trainOne(m, s, probe, () => m.trainStep(s.batch, s.lr));
       }
@@ -495,7 +504,7 @@ async function trainStart(msg) {
       const ms = performance.now() - t0;
       step = m.stepCount();
       const heldOut = step % HELD_OUT_EVERY === 0 || step >= s.target || step === startStep + 1 ? heldOutLoss(m) : null;
-      post({ type: FromWorker.TRAIN_PROGRESS, step, target: s.target, loss: result.loss, heldOut, ms, tokensPerSec: (perStep / ms) * 1000, workers });
+      post({ type: FromWorker.TRAIN_PROGRESS, step, target: s.target, loss: result.loss, heldOut, ms, tokensPerSec: (perStep / ms) * 1000, workers, timing });
       await yieldToEvents();
     }
   } finally {

@@ -155,6 +155,9 @@ pub struct Trainer {
     backup_step: u64,
     /// `backup*` hold the state before an update that is still in the model.
     can_undo: bool,
+    /// Chunks added to `grads` by [`Trainer::add_chunk_grads`] since the sum began (`None`: no
+    /// sum in progress).
+    chunks_summed: Option<usize>,
 }
 
 /// What one step reports.
@@ -186,6 +189,7 @@ impl Trainer {
             backup_v: vec![0.0; model.layout.total],
             backup_step: 0,
             can_undo: false,
+            chunks_summed: None,
         }
     }
 
@@ -299,15 +303,19 @@ impl Trainer {
 
     /// A data-parallel worker's share of a step: the gradients of chunks `mine` of
     /// [`gradient_chunks`]`(batch.b)`, each summed from zero over its rows (scaled by
-    /// 1 / batch.b), appended to `chunk_grads` (`[mine.len(), n_params]`), and each row's loss
+    /// 1 / batch.b), appended to `out` — one `[n_params]` block per chunk, or with `summed`
+    /// their in-order sum from zero as one block (what the coordinator would add up, so the
+    /// first share of a step can send one block instead of several) — and each row's loss
     /// appended to `row_losses`. Uses the first thread's buffers.
+    #[allow(clippy::too_many_arguments)]
     pub fn compute_chunk_grads(
         &mut self,
         model: &Model,
         batch: &Batch,
         mine: Range<usize>,
         dropout_seed: Option<(u64, u64)>,
-        chunk_grads: &mut Vec<f32>,
+        summed: bool,
+        out: &mut Vec<f32>,
         row_losses: &mut Vec<f32>,
     ) -> Result<(), TrainError> {
         batch.validate(model)?;
@@ -323,6 +331,7 @@ impl Trainer {
         }
         let scale = 1.0 / batch.b as f32;
         let w = &mut self.workers[0];
+        w.grads.fill(0.0);
         for c in mine {
             let rows = chunks[c].clone();
             chunk_grad(
@@ -335,40 +344,91 @@ impl Trainer {
                 &mut w.chunk,
                 |l| row_losses.push(l),
             );
-            chunk_grads.extend_from_slice(&w.chunk);
+            if summed {
+                for (g, x) in w.grads.iter_mut().zip(&w.chunk) {
+                    *g += x;
+                }
+            } else {
+                out.extend_from_slice(&w.chunk);
+            }
+        }
+        if summed {
+            out.extend_from_slice(&w.grads);
         }
         Ok(())
     }
 
-    /// The coordinator's half of a data-parallel step: `self.grads` = the chunk gradients
-    /// (`[n_chunks, n_params]`, all chunks of the batch in order) summed in order from zero,
-    /// and the mean of `row_losses` (one per batch row, summed in order in f64), as
-    /// [`Trainer::compute_grads`] computes them with one thread.
+    /// The coordinator's half of a data-parallel step, one worker's reply at a time in worker
+    /// order: adds `grads` to the step's gradient in `self.grads` (`first`: the step's first
+    /// share, which starts the sum from zero). `grads` stands for `chunks` chunks: one
+    /// `[n_params]` block per chunk, or — only as the first share — one block with their sum
+    /// ([`Trainer::compute_chunk_grads`] with `summed`). Adding every chunk of the batch in
+    /// order and then [`Trainer::finish_chunk_sum`] gives what [`Trainer::compute_grads`]
+    /// gives with one thread, bit for bit. An error abandons the sum.
+    pub fn add_chunk_grads(
+        &mut self,
+        grads: &[f32],
+        chunks: usize,
+        first: bool,
+    ) -> Result<(), TrainError> {
+        let n = self.grads.len();
+        if first {
+            self.grads.fill(0.0);
+            self.chunks_summed = Some(0);
+        }
+        let Some(done) = self.chunks_summed else {
+            return Err(TrainError::Input(
+                "no gradient sum was started (the first share starts it)".into(),
+            ));
+        };
+        let blocks = if chunks > 0 && grads.len() == chunks * n {
+            chunks
+        } else if chunks > 1 && grads.len() == n && done == 0 {
+            1 // a first share summed by its worker
+        } else {
+            self.chunks_summed = None;
+            return Err(TrainError::Input(format!(
+                "{} gradient values for {chunks} chunks of {n} values (one block per chunk, or \
+                 one summed block as the first share)",
+                grads.len()
+            )));
+        };
+        for block in grads.chunks_exact(n).take(blocks) {
+            for (g, x) in self.grads.iter_mut().zip(block) {
+                *g += x;
+            }
+        }
+        self.chunks_summed = Some(done + chunks);
+        Ok(())
+    }
+
+    /// Ends a sum of [`Trainer::add_chunk_grads`]: checks that it holds every chunk of a batch
+    /// of `row_losses.len()` rows and returns the mean of `row_losses` (one per row, in order,
+    /// summed in f64), the step's loss. `self.grads` is then the step's gradient.
+    pub fn finish_chunk_sum(&mut self, row_losses: &[f32]) -> Result<f32, TrainError> {
+        let want = gradient_chunks(row_losses.len()).len();
+        let got = self.chunks_summed.take();
+        if row_losses.is_empty() || got != Some(want) {
+            return Err(TrainError::Input(format!(
+                "the gradient sum holds {} chunks; a batch of {} rows has {want}",
+                got.map_or_else(|| "no".to_string(), |c| c.to_string()),
+                row_losses.len()
+            )));
+        }
+        let total: f64 = row_losses.iter().map(|&l| l as f64).sum();
+        Ok((total / row_losses.len() as f64) as f32)
+    }
+
+    /// [`Trainer::add_chunk_grads`] of all chunks at once (`[n_chunks, n_params]`), then
+    /// [`Trainer::finish_chunk_sum`].
     pub fn sum_chunk_grads(
         &mut self,
         chunk_grads: &[f32],
         row_losses: &[f32],
     ) -> Result<f32, TrainError> {
-        let n = self.grads.len();
-        let chunks = gradient_chunks(row_losses.len()).len();
-        if row_losses.is_empty() || chunk_grads.len() != chunks * n {
-            return Err(TrainError::Input(format!(
-                "{} gradient values for {} rows: a batch of {} rows has {} chunks of {} values",
-                chunk_grads.len(),
-                row_losses.len(),
-                row_losses.len(),
-                chunks,
-                n
-            )));
-        }
-        self.grads.fill(0.0);
-        for chunk in chunk_grads.chunks_exact(n) {
-            for (g, x) in self.grads.iter_mut().zip(chunk) {
-                *g += x;
-            }
-        }
-        let total: f64 = row_losses.iter().map(|&l| l as f64).sum();
-        Ok((total / row_losses.len() as f64) as f32)
+        let chunks = chunk_grads.len() / self.grads.len().max(1);
+        self.add_chunk_grads(chunk_grads, chunks, true)?;
+        self.finish_chunk_sum(row_losses)
     }
 
     /// One AdamW step at learning rate `lr`. On a non-finite loss or gradient, a diverged loss
@@ -598,33 +658,43 @@ mod tests {
             let whole_loss = whole.compute_grads(&m, &batch, Some((3, 9))).unwrap();
             let n = gradient_chunks(b).len();
             for splits in [vec![0, n], vec![0, n / 2, n], vec![0, 1, n.min(3), n]] {
-                let mut worker = Trainer::new(&m, 1);
-                let (mut chunk_grads, mut row_losses) = (Vec::new(), Vec::new());
-                for pair in splits.windows(2).filter(|p| p[0] < p[1]) {
-                    worker
-                        .compute_chunk_grads(
-                            &m,
-                            &batch,
-                            pair[0]..pair[1],
-                            Some((3, 9)),
-                            &mut chunk_grads,
-                            &mut row_losses,
-                        )
-                        .unwrap();
+                for first_summed in [false, true] {
+                    // Each worker's reply added as it comes, in worker order; the first one
+                    // summed by its worker or not.
+                    let mut coordinator = Trainer::new(&m, 1);
+                    let mut row_losses = Vec::new();
+                    let shares: Vec<_> = splits.windows(2).filter(|p| p[0] < p[1]).collect();
+                    for (k, pair) in shares.iter().enumerate() {
+                        let mut worker = Trainer::new(&m, 1);
+                        let mut grads = Vec::new();
+                        let summed = first_summed && k == 0;
+                        let mine = pair[0]..pair[1];
+                        worker
+                            .compute_chunk_grads(
+                                &m,
+                                &batch,
+                                mine.clone(),
+                                Some((3, 9)),
+                                summed,
+                                &mut grads,
+                                &mut row_losses,
+                            )
+                            .unwrap();
+                        let blocks = if summed { 1 } else { mine.len() };
+                        assert_eq!(grads.len(), blocks * m.params.len());
+                        coordinator
+                            .add_chunk_grads(&grads, mine.len(), k == 0)
+                            .unwrap();
+                    }
+                    let loss = coordinator.finish_chunk_sum(&row_losses).unwrap();
+                    let what = format!("b {b} {splits:?} first summed {first_summed}");
+                    assert_eq!(loss.to_bits(), whole_loss.to_bits(), "{what}");
+                    let same = coordinator.grads.iter().zip(&whole.grads);
+                    assert!(
+                        same.into_iter().all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{what}"
+                    );
                 }
-                let mut coordinator = Trainer::new(&m, 1);
-                let loss = coordinator
-                    .sum_chunk_grads(&chunk_grads, &row_losses)
-                    .unwrap();
-                assert_eq!(loss.to_bits(), whole_loss.to_bits(), "b {b} {splits:?}");
-                assert!(
-                    coordinator
-                        .grads
-                        .iter()
-                        .zip(&whole.grads)
-                        .all(|(a, b)| a.to_bits() == b.to_bits()),
-                    "b {b} {splits:?}"
-                );
             }
             // Two threads add partial sums: the same up to rounding.
             let mut threads = Trainer::new(&m, 2);
@@ -646,7 +716,15 @@ mod tests {
         let (mut one_chunk, mut losses) = (Vec::new(), Vec::new());
         let mut worker = Trainer::new(&m, 1);
         worker
-            .compute_chunk_grads(&m, &batch, 0..1, Some((3, 9)), &mut one_chunk, &mut losses)
+            .compute_chunk_grads(
+                &m,
+                &batch,
+                0..1,
+                Some((3, 9)),
+                false,
+                &mut one_chunk,
+                &mut losses,
+            )
             .unwrap();
         assert_eq!((one_chunk.len(), losses.len()), (m.params.len(), 1));
         assert!(one_chunk
@@ -655,7 +733,15 @@ mod tests {
             .any(|(a, b)| (a - b).abs() > 1e-3));
         for bad in [0..0, 3..9, 8..9] {
             assert!(matches!(
-                worker.compute_chunk_grads(&m, &batch, bad, None, &mut one_chunk, &mut losses),
+                worker.compute_chunk_grads(
+                    &m,
+                    &batch,
+                    bad,
+                    None,
+                    false,
+                    &mut one_chunk,
+                    &mut losses
+                ),
                 Err(TrainError::Input(_))
             ));
         }
@@ -667,6 +753,18 @@ mod tests {
             worker.sum_chunk_grads(&[], &[]),
             Err(TrainError::Input(_))
         ));
+        // A sum must start with the first share, count every chunk, and a summed block can
+        // only come first; a failed addition abandons the sum.
+        let p = m.params.len();
+        let err = |r: Result<_, TrainError>| matches!(r, Err(TrainError::Input(_)));
+        assert!(err(worker.add_chunk_grads(&vec![0.0; p], 1, false)));
+        worker.add_chunk_grads(&vec![0.0; p], 1, true).unwrap();
+        assert!(err(worker.add_chunk_grads(&vec![0.0; p], 3, false)));
+        assert!(err(worker.finish_chunk_sum(&[1.0]).map(drop)));
+        worker.add_chunk_grads(&vec![0.0; 2 * p], 2, true).unwrap();
+        assert!(err(worker.finish_chunk_sum(&[1.0; 3]).map(drop)));
+        worker.add_chunk_grads(&vec![0.0; p], 3, true).unwrap();
+        assert_eq!(worker.finish_chunk_sum(&[1.0, 2.0, 3.0]), Ok(2.0));
     }
 
     #[test]

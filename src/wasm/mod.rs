@@ -10,7 +10,7 @@
 //! - `analysis`: more methods of [`Model`] for reading it — head knock-out, bits per character
 //!   on a text, head scores and roles, the logit lens, the embedding map, the held-out loss.
 //! - `data_parallel`: more methods of [`Model`] for training over several Web Workers — a
-//!   worker's [`GradientShare`] of a step, the coordinator's `applyGradientChunks`, the weights as
+//!   worker's [`GradientShare`] of a step, the coordinator's `addGradients` and `applyGradientSum`, the weights as
 //!   one `Float32Array` (`params` / `setParams`).
 //!
 //! Names are the core's: `tokens` are the positions the model reads (≤ block_size),

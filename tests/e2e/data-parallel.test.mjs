@@ -15,7 +15,7 @@ import { ROOT } from "./helpers.mjs";
 
 const pkg = await import(join(ROOT, "www/pkg/kgpt.js"));
 await pkg.default({ module_or_path: readFileSync(join(ROOT, "www/pkg/kgpt_bg.wasm")) });
-const { TrainingPool, TrainingWorkerError, concatShares, defaultWorkerCount, shareChunks } = await import(join(ROOT, "www/data-parallel.js"));
+const { TrainingPool, TrainingWorkerError, concatRowLosses, defaultWorkerCount, shareChunks } = await import(join(ROOT, "www/data-parallel.js"));
 const { shardHandler } = await import(join(ROOT, "www/train-shard.js"));
 const { FromShard, ToShard } = await import(join(ROOT, "www/protocol.js"));
 
@@ -78,11 +78,9 @@ describe("data-parallel training", () => {
     assert.deepEqual([defaultWorkerCount(2), defaultWorkerCount(64), defaultWorkerCount(undefined), defaultWorkerCount(0)], [2, 16, 1, 1]);
   });
 
-  test("the replies are concatenated in worker order", () => {
-    const part = (g, l) => ({ grads: Float32Array.from(g).buffer, rowLosses: Float32Array.from(l).buffer });
-    const { grads, rowLosses } = concatShares([part([1, 2], [0.5]), part([3, 4, 5, 6], [0.25, 0.125])]);
-    assert.deepEqual(Array.from(grads), [1, 2, 3, 4, 5, 6]);
-    assert.deepEqual(Array.from(rowLosses), [0.5, 0.25, 0.125]);
+  test("the row losses are joined in worker order", () => {
+    const part = (l) => ({ rowLosses: Float32Array.from(l).buffer });
+    assert.deepEqual(Array.from(concatRowLosses([part([0.5]), part([0.25, 0.125])])), [0.5, 0.25, 0.125]);
   });
 
   for (const [workers, batch] of [[1, 5], [2, 5], [3, 5], [3, 8], [5, 20]]) {
@@ -97,11 +95,19 @@ describe("data-parallel training", () => {
         const losses = [];
         for (let step = 0; step < 3; step++) {
           const want = one.trainStep(batch, LR);
-          const shares = await pool.gradients({ step: coordinator.stepCount(), batch, chunks, params: coordinator.params() });
-          assert.deepEqual(shares.shares, shareChunks(chunks, workers).map(([a, b]) => b - a));
+          const added = [];
+          const add = (grads, count, first) => {
+            added.push([grads.length / coordinator.paramCount(), count, first]);
+            coordinator.addGradients(grads, count, first);
+          };
+          const shares = await pool.gradients({ step: coordinator.stepCount(), batch, chunks, params: coordinator.params(), add });
+          const counts = shareChunks(chunks, workers).map(([a, b]) => b - a);
+          assert.deepEqual(shares.shares, counts);
+          // in worker order; the first worker's chunks arrive as one summed block
+          assert.deepEqual(added, counts.map((c, i) => [i === 0 ? 1 : c, c, i === 0]));
           assert.equal(shares.rowLosses.length, batch);
           assert.equal(shares.tokens, batch * 128);
-          const got = coordinator.applyGradientChunks(shares.grads, shares.rowLosses, LR);
+          const got = coordinator.applyGradientSum(shares.rowLosses, LR);
           assert.equal(got, want, `step ${step}`);
           assert.deepEqual(coordinator.params(), one.params(), `step ${step}: the weights differ`);
           losses.push(got);
@@ -125,20 +131,24 @@ describe("data-parallel training", () => {
       const pool = new TrainingPool(3, (i) => new InProcessWorker((msg) => (i === 1 && msg.type === ToShard.GRADIENTS && ++requests === 2 ? fault : null)), { timeoutMs: 300 });
       try {
         await pool.load({ bytes: WEIGHTS, text: TEXT, seed: SEED });
-        const first = await pool.gradients({ step: 0, batch: 6, chunks: 6, params: coordinator.params() });
-        coordinator.applyGradientChunks(first.grads, first.rowLosses, LR);
+        const add = (grads, count, first) => coordinator.addGradients(grads, count, first);
+        const first = await pool.gradients({ step: 0, batch: 6, chunks: 6, params: coordinator.params(), add });
+        coordinator.applyGradientSum(first.rowLosses, LR);
         const before = coordinator.params();
-        await assert.rejects(pool.gradients({ step: 1, batch: 6, chunks: 6, params: coordinator.params() }), (err) => {
+        await assert.rejects(pool.gradients({ step: 1, batch: 6, chunks: 6, params: coordinator.params(), add }), (err) => {
           assert.ok(err instanceof TrainingWorkerError, String(err));
           assert.match(err.message, /^training worker 2 of 3 /);
           assert.match(err.message, fault === "silent" ? /did not answer within/ : fault === "error" ? /out of memory/ : /unreachable/);
           return true;
         });
-        // the coordinator applies nothing after a rejection: weights and step as before
+        // the coordinator applies nothing after a rejection: weights and step as before, and
+        // the half-assembled sum (worker 1's share) cannot be applied
         assert.equal(coordinator.stepCount(), 1);
         assert.deepEqual(coordinator.params(), before);
+        assert.throws(() => coordinator.applyGradientSum(first.rowLosses, LR), /chunks/);
+        assert.deepEqual(coordinator.params(), before);
         // a failed pool refuses further steps rather than mixing old and new workers
-        await assert.rejects(pool.gradients({ step: 1, batch: 6, chunks: 6, params: before }), TrainingWorkerError);
+        await assert.rejects(pool.gradients({ step: 1, batch: 6, chunks: 6, params: before, add }), TrainingWorkerError);
       } finally {
         pool.terminate();
         coordinator.free();

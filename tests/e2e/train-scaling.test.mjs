@@ -39,7 +39,8 @@ async function trainRun(workers) {
       window.__steps = [];
       const el = document.querySelector("#loss-value");
       new MutationObserver(() => {
-        if (el.dataset.loss) window.__steps.push([Number(el.dataset.step), Number(el.dataset.loss), performance.now()]);
+        const timing = document.querySelector("#train-workers-used").dataset.timing;
+        if (el.dataset.loss) window.__steps.push([Number(el.dataset.step), Number(el.dataset.loss), performance.now(), timing ? JSON.parse(timing) : null]);
       }).observe(el, { childList: true, characterData: true, subtree: true, attributes: true });
     });
     await page.check('input[name="train-source"][value="builtin"]');
@@ -51,11 +52,14 @@ async function trainRun(workers) {
     await page.waitForFunction(() => /^(Done|Stopped)/.test(document.querySelector("#train-status").textContent), null, { timeout: 300000 });
     assert.match(await page.textContent("#train-status"), new RegExp(`^Done at step ${STEPS}`));
     assert.equal(await page.textContent("#train-workers-used"), String(workers));
-    const seen = new Map((await page.evaluate(() => window.__steps)).map(([step, loss, t]) => [step, { loss, t }]));
+    const seen = new Map((await page.evaluate(() => window.__steps)).map(([step, loss, t, timing]) => [step, { loss, t, timing }]));
     const losses = Array.from({ length: STEPS }, (_, i) => seen.get(i + 1).loss);
     const ms = seen.get(STEPS).t - seen.get(WARMUP).t;
     assert.deepEqual(await problems(page), []);
-    return { tokensPerSec: ((STEPS - WARMUP) * BATCH * WINDOW * 1000) / ms, losses };
+    // the median step's breakdown over the timed steps (workers > 1)
+    const timings = Array.from({ length: STEPS - WARMUP }, (_, i) => seen.get(WARMUP + 1 + i).timing).filter(Boolean);
+    const timing = timings.length ? Object.fromEntries(Object.keys(timings[0]).map((k) => [k, median(timings.map((x) => x[k]))])) : null;
+    return { tokensPerSec: ((STEPS - WARMUP) * BATCH * WINDOW * 1000) / ms, stepMs: ms / (STEPS - WARMUP), losses, timing };
   } finally {
     await page.context().close();
   }
@@ -71,6 +75,7 @@ function torchTrainTokensPerSec() {
 test(`training throughput in the page: ${WORKERS.join(", ")} workers × ${ROUNDS} rounds, batch ${BATCH}, beside PyTorch 1 thread`, { timeout: 1800000 }, async (t) => {
   const runs = Object.fromEntries(WORKERS.map((k) => [k, []]));
   const torch = [];
+  const breakdowns = Object.fromEntries(WORKERS.map((k) => [k, []]));
   let reference = null;
   for (let round = 0; round < ROUNDS; round++) {
     for (const k of WORKERS) {
@@ -78,6 +83,7 @@ test(`training throughput in the page: ${WORKERS.join(", ")} workers × ${ROUNDS
       if (reference === null) reference = run.losses;
       assert.deepEqual(run.losses, reference, `${k} workers: the losses differ from one worker's`);
       runs[k].push(run.tokensPerSec);
+      breakdowns[k].push({ stepMs: run.stepMs, ...run.timing });
     }
     const tps = torchTrainTokensPerSec();
     if (tps !== null) torch.push(tps);
@@ -86,6 +92,15 @@ test(`training throughput in the page: ${WORKERS.join(", ")} workers × ${ROUNDS
   for (const k of WORKERS) {
     const ratios = runs[k].map((x, i) => x / runs[1][i]);
     lines.push(`  ${k} worker${k > 1 ? "s" : " "}: ${fmt(median(runs[k]))} [${fmt(Math.min(...runs[k]))}–${fmt(Math.max(...runs[k]))}]` + (k > 1 ? `, × ${median(ratios).toFixed(2)} [${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}]` : ""));
+  }
+  lines.push("  a step's milliseconds (median over rounds of each run's median step): step / the slowest worker computing / round trip to the workers (including adding the replies) / adding the replies / applying AdamW");
+  for (const k of WORKERS) {
+    const keys = ["stepMs", "workerMs", "roundTripMs", "addMs", "applyMs"];
+    const med = keys.map((key) => {
+      const xs = breakdowns[k].map((b) => b[key]).filter((x) => x !== undefined);
+      return xs.length ? median(xs).toFixed(1) : "–";
+    });
+    lines.push(`    ${k} worker${k > 1 ? "s" : " "}: ${med.join(" / ")}`);
   }
   if (torch.length) {
     lines.push(`  PyTorch native, 1 thread (torch_gpt.py bench, batch ${BATCH}): ${fmt(median(torch))} [${fmt(Math.min(...torch))}–${fmt(Math.max(...torch))}]`);

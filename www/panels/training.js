@@ -128,6 +128,7 @@ function onProgress(msg) {
   ui.step.textContent = `${nf.format(msg.step)} / ${nf.format(msg.target)}`;
   ui.tokensPerSec.textContent = nf.format(Math.round(msg.tokensPerSec));
   ui.workersUsed.textContent = String(msg.workers);
+  ui.workersUsed.dataset.timing = msg.timing ? JSON.stringify(msg.timing) : "";
   ui.lossValue.dataset.step = String(msg.step);
   ui.lossValue.dataset.loss = String(msg.loss);
   scheduleAnalysis(null);
