@@ -415,6 +415,34 @@ function heldOutLoss(m) {
   return loss === undefined ? null : loss;
 }
 
+/**
+ * One step of session `s` over the training workers in `pool`: {result (as trainOne's), timing},
+ * or {dropped: true} when the session was reset or its model replaced meanwhile (nothing applied).
+ * A failed worker is a result with its message: the step is not applied.
+ */
+async function dataParallelStep(pool, m, s, { step, chunks, probe, current }) {
+  const live = () => W.training === s && W.model === m;
+  // each reply is added to the model's gradient sum as it arrives (never after a reset or a new
+  // model: `m` may be freed then)
+  const add = (grads, count, first) => {
+    if (!live()) throw new Error("training was reset");
+    m.addGradients(grads, count, first);
+  };
+  let shares;
+  try {
+    shares = await pool.gradients({ step, batch: s.batch, chunks, params: m.params(), add });
+  } catch (err) {
+    if (!current()) return { dropped: true };
+    const message = `Training step ${step + 1} was not applied: ${errorMessage(err)}. ${capital(lastGood(step))}. Press Continue to start the workers again, or set Training workers to 1.`;
+    return { result: { message }, timing: null };
+  }
+  // a pause takes effect after this step, as with one worker
+  if (!live()) return { dropped: true };
+  const t = performance.now();
+  const result = trainOne(m, s, probe, () => m.applyGradientSum(shares.rowLosses, s.lr));
+  return { result, timing: { ...shares.timing, applyMs: performance.now() - t } };
+}
+
 async function trainStart(msg) {
   if (!W.model) return;
   if (W.training && W.training.running) return;
@@ -468,32 +496,12 @@ async function trainStart(msg) {
       let result;
       let timing = null;
       if (pool) {
-        let shares = null;
-        try {
-          // each reply is added to the model's gradient sum as it arrives (never after a reset
-          // or a new model: `m` may be freed then)
-          const add = (grads, count, first) => {
-            if (W.training !== s || W.model !== m) throw new Error("training was reset");
-            m.addGradients(grads, count, first);
-          };
-          shares = await pool.gradients({ step, batch: s.batch, chunks, params: m.params(), add });
-        } catch (err) {
-          if (!current()) {
-            reason = "paused";
-            break;
-          }
-          fail(`Training step ${step + 1} was not applied: ${errorMessage(err)}. ${capital(lastGood(step))}. Press Continue to start the workers again, or set Training workers to 1.`);
-          break;
-        }
-        // reset or replaced while the workers computed: their gradient is dropped (a pause
-        // takes effect after this step, as with one worker)
-        if (W.training !== s || W.model !== m) {
+        const outcome = await dataParallelStep(pool, m, s, { step, chunks, probe, current });
+        if (outcome.dropped) {
           reason = "paused";
           break;
         }
-        const t1 = performance.now();
-        result = trainOne(m, s, probe, () => m.applyGradientSum(shares.rowLosses, s.lr));
-        timing = { ...shares.timing, applyMs: performance.now() - t1 };
+        ({ result, timing } = outcome);
       } else {
         result = trainOne(m, s, probe, () => m.trainStep(s.batch, s.lr));
       }

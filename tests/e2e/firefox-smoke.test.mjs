@@ -1,7 +1,8 @@
 // The page's smoke path in Firefox ESR (Debian's firefox-esr, headless), driven through the
 // geckodriver that scripts/setup.sh installs (~/.cargo/bin/geckodriver) with npm
 // selenium-webdriver: load, 16 maps, typing redraws every map, a hover shows a weight, generate,
-// a bad weights file shows #error and the model keeps working; no console errors (Firefox
+// a bad weights file shows #error and the model keeps working, training over 2 training workers;
+// no console errors (Firefox
 // prints the page's console to its stdout with devtools.console.stdout.content, which
 // geckodriver passes on to us). Screenshot: tests/e2e/screenshots/firefox-smoke.png.
 //
@@ -186,6 +187,23 @@ describe("Firefox ESR (geckodriver + selenium-webdriver)", () => {
     // the capture works: a console.error from the page reaches the log
     await d().executeScript(() => console.error("kgpt-console-probe"));
     await d().wait(async () => consoleErrors().some((l) => l.includes("kgpt-console-probe")), 10000, "the console probe in Firefox's output");
+    assert.deepEqual(consoleErrors().filter((l) => !l.includes("kgpt-console-probe")), [], "no console errors in Firefox");
+  });
+
+  test("training over 2 training workers (Web Workers started by the model worker) in Firefox", async () => {
+    await d().executeScript(() => window.scrollTo(0, 0));
+    for (const [id, value] of [["train-steps", "4"], ["train-batch", "4"], ["train-workers", "2"]]) {
+      const input = await d().findElement(By.id(id));
+      await input.clear();
+      await input.sendKeys(value);
+    }
+    const start = await d().findElement(By.id("train-start"));
+    await d().executeScript((el) => el.scrollIntoView({ block: "center" }), start);
+    await start.click();
+    await waitFor(() => /^(Done|Stopped)/.test(document.querySelector("#train-status").textContent), 120000, "training done");
+    assert.match(await d().findElement(By.id("train-status")).getText(), /^Done at step 4/);
+    assert.equal(await d().findElement(By.id("train-workers-used")).getText(), "2");
+    assert.deepEqual(await d().executeScript(() => window.__errors), []);
     assert.deepEqual(consoleErrors().filter((l) => !l.includes("kgpt-console-probe")), [], "no console errors in Firefox");
   });
 });
