@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# PyTorch, kgpt native and kgpt wasm (Node; both builds: simd128 and relaxed SIMD) benchmarks back to
-# back, then one markdown table of the ratios against the targets of the Performance issue.
+# PyTorch, kgpt native and kgpt wasm (Node; both builds: simd128 and relaxed SIMD; in-page training's
+# data-parallel path with 1 and 2 training workers) benchmarks back to back, then one markdown table
+# of the ratios against the targets of the Performance and Browser-speed issues.
 #
 #   bash scripts/bench-compare.sh [--quick] [--out FILE] [--vocab-size N] [--wasm-rounds N] [--no-build]
 #
@@ -61,11 +62,14 @@ echo "==> kgpt wasm under Node, simd128 and relaxed SIMD (scripts/bench-wasm.mjs
 node scripts/bench-wasm.mjs --pkg target/pkg-node --pkg target/pkg-node-relaxed --rounds "$WASM_ROUNDS" \
     --vocab-size "$VOCAB" $QUICK --json-out "$TMP/wasm.json" >/dev/null
 
+echo "==> in-page training's data-parallel path under Node: 1 and 2 training workers (scripts/bench-train-workers.mjs $QUICK)" >&2
+node scripts/bench-train-workers.mjs --pkg target/pkg-node --workers 1,2 $QUICK --json-out "$TMP/workers.json" >/dev/null
+
 python3 - "$TMP" "$QUICK" "$OUT" <<'PY'
 import json, os, platform, subprocess, sys
 tmp, quick, out = sys.argv[1], sys.argv[2], sys.argv[3]
 load = lambda n: json.load(open(os.path.join(tmp, n + ".json")))
-torch, native, wasm = load("torch"), load("native"), load("wasm")
+torch, native, wasm, workers = load("torch"), load("native"), load("wasm"), load("workers")
 run = lambda rep, nt: next((r for r in rep["runs"] if r["threads"] == nt), None)
 t1, t2, n1, n2, w1 = run(torch, 1), run(torch, 2), run(native, 1), run(native, 2), run(wasm, 1)
 relaxed = next((b for b in wasm.get("builds", []) if "relaxed" in b["kernels"]), None)
@@ -93,6 +97,17 @@ higher("wasm training B16 T128 vs PyTorch native 1 thread", "train_b16_tokens_pe
 if wr1:
     lower("wasm relaxed SIMD (Node) forward B1 T128 vs PyTorch native 1 thread", "forward_b1_t128_ms", wr1, t1, 0.4)
     higher("wasm relaxed SIMD (Node) training B16 T128 vs PyTorch native 1 thread", "train_b16_tokens_per_s", wr1, t1, 1, "tok/s")
+# in-page training over 2 training workers (Node worker_threads running www/train-shard.js)
+dp = {r["workers"]: r for r in workers["runs"]}
+if 1 in dp and 2 in dp:
+    rows.append(("wasm training B16 T128, 2 training workers (Node threads) vs PyTorch native 1 thread",
+                 f"{t1['train_b16_tokens_per_s']:,.0f} tok/s", f"{dp[2]['tokens_per_s']:,.0f} tok/s",
+                 f"{dp[2]['tokens_per_s'] / t1['train_b16_tokens_per_s']:.1f} ×", "≥ 1 ×",
+                 dp[2]["tokens_per_s"] >= t1["train_b16_tokens_per_s"]))
+    r = dp[2]["vs_1_worker"]
+    rows.append(("wasm training B16 T128, 2 training workers vs 1 (Node threads; same steps bit for bit)",
+                 f"1 worker {dp[1]['tokens_per_s']:,.0f} tok/s", f"{dp[2]['tokens_per_s']:,.0f} tok/s",
+                 f"{r['median']:.2f} × [{r['min']:.2f}–{r['max']:.2f}]", "≥ 1.5 ×", r["median"] >= 1.5))
 # the browser-speed issue's target: wasm forward within 2.5 × kgpt's own native forward
 lower("wasm (Node) forward B1 T128 vs kgpt native 1 thread", "forward_b1_t128_ms", w1, n1, 2.5, base_name="native ")
 if wr1:

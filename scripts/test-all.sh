@@ -9,8 +9,8 @@
 #   4. wasm-pack test --headless --firefox --release --mode no-install   (wasm32, in Firefox), and the
 #      same suite compiled with relaxed SIMD in Chromium (--chrome, chromedriver; kernels, parity, ...)
 #   5. scripts/build-wasm.sh                                            (www/pkg, www/pkg-relaxed)
-#   6. kgpt bench --quick, the wasm bench under Node --quick, a fuzz smoke run (benchmarks only
-#      have to run here; their timings are not asserted)
+#   6. kgpt bench --quick, the wasm bench and the data-parallel training bench under Node --quick,
+#      a fuzz smoke run (benchmarks only have to run here; their timings are not asserted)
 #   7. tests/ddp (scripts/train_ddp.py under torchrun, against kgpt; PyTorch from scripts/setup-torch.sh)
 #   8. node --test tests/e2e/                                           (if tests/e2e/ exists;
 #      Chromium via playwright-core, incl. the axe-core audit and the _site test from
@@ -97,6 +97,7 @@ run "wasm-pack test --headless --chrome --release (relaxed SIMD)" \
     wasm-pack test --headless --chrome --release --mode no-install
 run "scripts/build-wasm.sh" bash scripts/build-wasm.sh
 run "wasm bench under Node --quick (smoke)" node scripts/bench-wasm.mjs --pkg www/pkg --pkg www/pkg-relaxed --quick --json-out target/bench-wasm-smoke.json
+run "data-parallel training bench under Node --quick (smoke)" node scripts/bench-train-workers.mjs --pkg www/pkg --quick --json-out target/bench-train-workers-smoke.json
 run "fuzz smoke (each target a few seconds)" bash scripts/fuzz-smoke.sh
 run "PyTorch DDP trainer (tests/ddp: torchrun, gloo)" "${TORCH_VENV:-/opt/torch-venv}/bin/python" -m unittest discover -s tests/ddp -v
 if [ -d tests/e2e ]; then

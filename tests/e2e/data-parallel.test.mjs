@@ -123,6 +123,27 @@ describe("data-parallel training", () => {
     });
   }
 
+  test("real threads: 2 worker_threads running train-shard.js train what trainStep trains, bit for bit", async () => {
+    const { nodeTrainingWorker } = await import(join(ROOT, "scripts/train-workers-node.mjs"));
+    const one = model();
+    const coordinator = model();
+    const pool = new TrainingPool(2, () => nodeTrainingWorker(join(ROOT, "www/pkg")));
+    try {
+      assert.deepEqual(await pool.load({ bytes: WEIGHTS, text: TEXT, seed: SEED }), [pkg.kernelName(), pkg.kernelName()]);
+      const add = (grads, count, first) => coordinator.addGradients(grads, count, first);
+      for (let step = 0; step < 2; step++) {
+        const want = one.trainStep(8, LR);
+        const shares = await pool.gradients({ step, batch: 8, chunks: 8, params: coordinator.params(), add });
+        assert.equal(coordinator.applyGradientSum(shares.rowLosses, LR), want);
+        assert.deepEqual(coordinator.params(), one.params());
+      }
+    } finally {
+      pool.terminate();
+      one.free();
+      coordinator.free();
+    }
+  });
+
   for (const fault of ["error", "silent", "reject"]) {
     test(`a worker that ${{ error: "crashes", silent: "goes silent", reject: "fails" }[fault]} mid-step: the step rejects and nothing is applied`, async () => {
       const coordinator = model();
