@@ -75,7 +75,7 @@ export class TrainingPool {
     this.baseTimeoutMs = timeoutMs;
     this.slowestMs = 0;
     this.nextId = 1;
-    /** id → {resolve, reject, index, timer} of each request awaiting its reply. */
+    /** id → {resolve, reject, timer} of each request awaiting its reply. */
     this.pending = new Map();
     this.failure = null;
     this.workers = Array.from({ length: count }, (_, index) => {
@@ -83,9 +83,9 @@ export class TrainingPool {
       w.addEventListener("message", (e) => this.onReply(index, e.data));
       w.addEventListener("error", (e) => {
         if (e && typeof e.preventDefault === "function") e.preventDefault();
-        this.fail(index, `stopped (${(e && e.message) || "an error in the worker"})`);
+        this.fail(new TrainingWorkerError(index, count, `stopped (${(e && e.message) || "an error in the worker"})`));
       });
-      w.addEventListener("messageerror", () => this.fail(index, "sent a message that could not be read"));
+      w.addEventListener("messageerror", () => this.fail(new TrainingWorkerError(index, count, "sent a message that could not be read")));
       return w;
     });
   }
@@ -93,12 +93,11 @@ export class TrainingPool {
   /** Ends every worker; pending requests reject. */
   terminate() {
     for (const w of this.workers) w.terminate();
-    this.fail(-1, "was stopped");
+    this.fail(new Error("the training workers were stopped"));
   }
 
-  /** Rejects every pending request (one failed worker fails the whole step) and remembers why. */
-  fail(index, why) {
-    const error = index >= 0 ? new TrainingWorkerError(index, this.count, why) : new Error("the training workers were stopped");
+  /** Rejects every pending request with `error` (one failed worker fails the whole step) and remembers the first failure. */
+  fail(error) {
     if (!this.failure) this.failure = error;
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
@@ -111,7 +110,7 @@ export class TrainingPool {
     const p = this.pending.get(msg && msg.id);
     if (!p) return;
     if (msg.type === FromShard.ERROR) {
-      this.fail(index, `failed: ${msg.message}`);
+      this.fail(new TrainingWorkerError(index, this.count, `failed: ${msg.message}`));
       return;
     }
     clearTimeout(p.timer);
@@ -126,9 +125,9 @@ export class TrainingPool {
     return new Promise((resolve, reject) => {
       const timeoutMs = Math.max(this.baseTimeoutMs, TIMEOUT_STEP_FACTOR * this.slowestMs);
       const timer = setTimeout(() => {
-        this.fail(index, `did not answer within ${Math.round(timeoutMs / 1000)} s`);
+        this.fail(new TrainingWorkerError(index, this.count, `did not answer within ${Math.round(timeoutMs / 1000)} s`));
       }, timeoutMs);
-      this.pending.set(id, { resolve, reject, index, timer });
+      this.pending.set(id, { resolve, reject, timer });
       this.workers[index].postMessage({ ...msg, id }, transfer);
     });
   }

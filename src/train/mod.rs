@@ -105,6 +105,14 @@ pub fn gradient_chunks(b: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
+/// `acc += x`, element by element: the one addition every gradient sum here is made of (so sums
+/// done by different workers in the same order agree bit for bit).
+fn add_into(acc: &mut [f32], x: &[f32]) {
+    for (a, x) in acc.iter_mut().zip(x) {
+        *a += x;
+    }
+}
+
 /// The gradient of batch rows `rows` (each scaled by `scale`) summed from zero into `out`, in
 /// row order; `loss` gets each row's loss. Row `i` draws its dropout mask from the stream
 /// `(seed, step, i)`, so a row's gradient does not depend on which thread or worker runs it.
@@ -225,7 +233,7 @@ impl Trainer {
     ///
     /// The gradient is summed chunk by chunk ([`gradient_chunks`]): each chunk's rows from zero,
     /// then the chunks in order. With one thread that is the order data-parallel training uses
-    /// ([`Trainer::compute_chunk_grads`] on the workers, [`Trainer::sum_chunk_grads`] on the
+    /// ([`Trainer::compute_chunk_grads`] on the workers, [`Trainer::add_chunk_grads`] on the
     /// coordinator), so the two agree bit for bit whatever the worker count. More threads add
     /// their partial sums (the same up to float rounding).
     pub fn compute_grads(
@@ -256,9 +264,7 @@ impl Trainer {
                     &mut w.chunk,
                     |l| loss += l as f64,
                 );
-                for (g, x) in w.grads.iter_mut().zip(&w.chunk) {
-                    *g += x;
-                }
+                add_into(&mut w.grads, &w.chunk);
             }
             loss
         };
@@ -294,9 +300,7 @@ impl Trainer {
         // Reduce in a fixed order.
         self.grads.copy_from_slice(&self.workers[0].grads);
         for w in &self.workers[1..n_workers] {
-            for (g, x) in self.grads.iter_mut().zip(&w.grads) {
-                *g += x;
-            }
+            add_into(&mut self.grads, &w.grads);
         }
         Ok((total_loss / batch.b as f64) as f32)
     }
@@ -345,9 +349,7 @@ impl Trainer {
                 |l| row_losses.push(l),
             );
             if summed {
-                for (g, x) in w.grads.iter_mut().zip(&w.chunk) {
-                    *g += x;
-                }
+                add_into(&mut w.grads, &w.chunk);
             } else {
                 out.extend_from_slice(&w.chunk);
             }
@@ -394,9 +396,7 @@ impl Trainer {
             )));
         };
         for block in grads.chunks_exact(n).take(blocks) {
-            for (g, x) in self.grads.iter_mut().zip(block) {
-                *g += x;
-            }
+            add_into(&mut self.grads, block);
         }
         self.chunks_summed = Some(done + chunks);
         Ok(())
@@ -419,18 +419,6 @@ impl Trainer {
         Ok((total / row_losses.len() as f64) as f32)
     }
 
-    /// [`Trainer::add_chunk_grads`] of all chunks at once (`[n_chunks, n_params]`), then
-    /// [`Trainer::finish_chunk_sum`].
-    pub fn sum_chunk_grads(
-        &mut self,
-        chunk_grads: &[f32],
-        row_losses: &[f32],
-    ) -> Result<f32, TrainError> {
-        let chunks = chunk_grads.len() / self.grads.len().max(1);
-        self.add_chunk_grads(chunk_grads, chunks, true)?;
-        self.finish_chunk_sum(row_losses)
-    }
-
     /// One AdamW step at learning rate `lr`. On a non-finite loss or gradient, a diverged loss
     /// ([`Trainer::loss_limit`]) or an update larger than [`Trainer::max_update_ratio`] times
     /// the weights, nothing is changed and the error says which.
@@ -447,7 +435,8 @@ impl Trainer {
 
     /// The update half of [`Trainer::step`]: AdamW at `lr` with the gradient in `self.grads`
     /// (`loss` is the batch loss it came from), with the same checks. A data-parallel
-    /// coordinator puts the workers' averaged gradient in `self.grads` and calls this.
+    /// coordinator assembles the workers' gradient in `self.grads` ([`Trainer::add_chunk_grads`])
+    /// and calls this.
     pub fn apply_grads(
         &mut self,
         model: &mut Model,
@@ -645,6 +634,17 @@ mod tests {
         assert!(max_diff < 1e-3, "{max_diff}");
     }
 
+    /// A coordinator's sum of all chunks at once (`[n_chunks, n_params]`).
+    fn sum_chunk_grads(
+        t: &mut Trainer,
+        chunk_grads: &[f32],
+        row_losses: &[f32],
+    ) -> Result<f32, TrainError> {
+        let chunks = chunk_grads.len() / t.grads.len();
+        t.add_chunk_grads(chunk_grads, chunks, true)?;
+        t.finish_chunk_sum(row_losses)
+    }
+
     #[test]
     fn chunks_summed_by_a_coordinator_are_the_one_thread_gradient_bit_for_bit() {
         // Data-parallel training: K workers each take a run of chunks (uneven ones too); the
@@ -746,11 +746,11 @@ mod tests {
             ));
         }
         assert!(matches!(
-            worker.sum_chunk_grads(&one_chunk, &[1.0, 2.0]),
+            sum_chunk_grads(&mut worker, &one_chunk, &[1.0, 2.0]),
             Err(TrainError::Input(_))
         ));
         assert!(matches!(
-            worker.sum_chunk_grads(&[], &[]),
+            sum_chunk_grads(&mut worker, &[], &[]),
             Err(TrainError::Input(_))
         ));
         // A sum must start with the first share, count every chunk, and a summed block can

@@ -12,7 +12,7 @@
 //! one-worker `trainStep` bit for bit, whatever the number of workers. Each row has the same
 //! number of predicted characters, so this is the mean weighted by tokens.
 
-use super::model::Model;
+use super::model::{check_learning_rate, Model};
 use super::{js_err, lib};
 use js_sys::Float32Array;
 use wasm_bindgen::prelude::*;
@@ -87,13 +87,11 @@ impl Model {
         let step = step as u64;
         let batch = self.training_batch(batch_size, step)?;
         let dropout_seed = self.dropout_seed(step);
-        let trainer = self
-            .trainer
-            .get_or_insert_with(|| lib::Trainer::new(&self.core, 1));
+        let (trainer, core) = self.trainer();
         let (mut grads, mut row_losses) = (Vec::new(), Vec::new());
         trainer
             .compute_chunk_grads(
-                &self.core,
+                core,
                 &batch,
                 first..end,
                 Some(dropout_seed),
@@ -122,8 +120,8 @@ impl Model {
         chunks: usize,
         first: bool,
     ) -> Result<(), JsError> {
-        self.trainer
-            .get_or_insert_with(|| lib::Trainer::new(&self.core, 1))
+        self.trainer()
+            .0
             .add_chunk_grads(grads, chunks, first)
             .map_err(js_err)
     }
@@ -135,16 +133,10 @@ impl Model {
     /// thrown), and so does a sum missing chunks. Returns the loss and counts the step.
     #[wasm_bindgen(js_name = applyGradientSum)]
     pub fn apply_gradient_sum(&mut self, row_losses: &[f32], lr: f32) -> Result<f32, JsError> {
-        if !(lr.is_finite() && lr > 0.0) {
-            return Err(js_err(format!(
-                "learning rate {lr} must be a positive number"
-            )));
-        }
-        let trainer = self
-            .trainer
-            .get_or_insert_with(|| lib::Trainer::new(&self.core, 1));
+        check_learning_rate(lr)?;
+        let (trainer, core) = self.trainer();
         let loss = trainer.finish_chunk_sum(row_losses).map_err(js_err)?;
-        let step = trainer.apply_grads(&mut self.core, loss, lr);
+        let step = trainer.apply_grads(core, loss, lr);
         self.finish_step(step).map(|info| info.loss)
     }
 

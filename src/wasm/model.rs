@@ -108,11 +108,11 @@ pub struct Model {
     pub(super) tokenizer: lib::Tokenizer,
     /// Eval run state; its `knockout` is the page's knock-out set (see `setKnockout`).
     pub(super) state: lib::RunState,
-    pub(super) trainer: Option<lib::Trainer>,
+    trainer: Option<lib::Trainer>,
     train_data: Vec<u32>,
     /// The last part of the training text, never trained on (see `setTrainingText`).
     pub(super) held_out: Vec<u32>,
-    pub(super) train_step: u64,
+    train_step: u64,
     seed: u64,
 }
 
@@ -167,6 +167,14 @@ impl Model {
         self.weights_version = next_weights_version();
     }
 
+    /// The trainer (made on first use) and the model it trains.
+    pub(super) fn trainer(&mut self) -> (&mut lib::Trainer, &mut lib::Model) {
+        let trainer = self
+            .trainer
+            .get_or_insert_with(|| lib::Trainer::new(&self.core, 1));
+        (trainer, &mut self.core)
+    }
+
     /// After an update: a diverged loss puts back the weights from before the previous step
     /// (those gave this loss); a good step counts and changes the weights version.
     pub(super) fn finish_step(
@@ -187,7 +195,7 @@ impl Model {
             }
             Err(e) => return Err(js_err(e)),
         };
-        self.weights_version = next_weights_version();
+        self.weights_changed();
         self.train_step += 1;
         Ok(info)
     }
@@ -197,6 +205,17 @@ impl Model {
         let seen = self.core.prepare_ids(ids).map_err(js_err)?;
         self.core.forward(&mut self.state, seen, None, None);
         Ok(seen)
+    }
+}
+
+/// A training step's learning rate must be a positive number.
+pub(super) fn check_learning_rate(lr: f32) -> Result<(), JsError> {
+    if lr.is_finite() && lr > 0.0 {
+        Ok(())
+    } else {
+        Err(js_err(format!(
+            "learning rate {lr} must be a positive number"
+        )))
     }
 }
 
@@ -374,17 +393,11 @@ impl Model {
     /// is not applied and an Error is thrown.
     #[wasm_bindgen(js_name = trainStep)]
     pub fn train_step(&mut self, batch_size: usize, lr: f32) -> Result<f32, JsError> {
-        if !(lr.is_finite() && lr > 0.0) {
-            return Err(js_err(format!(
-                "learning rate {lr} must be a positive number"
-            )));
-        }
+        check_learning_rate(lr)?;
         let batch = self.training_batch(batch_size, self.train_step)?;
         let dropout_seed = self.dropout_seed(self.train_step);
-        let trainer = self
-            .trainer
-            .get_or_insert_with(|| lib::Trainer::new(&self.core, 1));
-        let step = trainer.step(&mut self.core, &batch, lr, Some(dropout_seed));
+        let (trainer, core) = self.trainer();
+        let step = trainer.step(core, &batch, lr, Some(dropout_seed));
         self.finish_step(step).map(|info| info.loss)
     }
 
@@ -398,7 +411,7 @@ impl Model {
             .as_mut()
             .is_some_and(|t| t.undo_last_update(&mut self.core));
         if undone {
-            self.weights_version = next_weights_version();
+            self.weights_changed();
             self.train_step = self.train_step.saturating_sub(1);
         }
         undone
