@@ -335,6 +335,7 @@ impl Trainer {
         }
         let scale = 1.0 / batch.b as f32;
         let w = &mut self.workers[0];
+        out.reserve(w.grads.len() * if summed { 1 } else { mine.len() });
         w.grads.fill(0.0);
         for c in mine {
             let rows = chunks[c].clone();
