@@ -188,6 +188,7 @@ describe("responsiveness", () => {
       return performance.now() - t;
     });
     const typed = [];
+    const typedSpans = [];
     await page.keyboard.press("End");
     for (const ch of [..."ಕನ್ನಡ"]) {
       const s = await redrawCount(page);
@@ -195,7 +196,10 @@ describe("responsiveness", () => {
       await page.keyboard.type(ch);
       await waitForRedraw(page, s);
       typed.push(Date.now() - t1);
+      const d = await redrawFigures(page);
+      if (d.msBreakdown) typedSpans.push({ total: Number(d.ms), forward: Number(d.forwardMs), draw: Number(d.drawMs), spans: JSON.parse(d.msBreakdown) });
     }
+    if (typedSpans.length) report(t, "keystroke in a 100 KB text (5 keys)", summary("keystroke in a 100 KB text", typedSpans));
     await page.locator('canvas[data-layer="0"][data-head="0"]').scrollIntoViewIfNeeded();
     const box = await page.locator('canvas[data-layer="0"][data-head="0"]').boundingBox();
     await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.9);
