@@ -35,7 +35,7 @@ async function redrawFigures(page) {
  * `count` redraws after `warmup`, each caused by `act(i)` (a keystroke or a caret move); `check`
  * asserts the figures of each. Returns samples {total, forward, draw, spans}.
  */
-async function measure(page, { warmup = 5, count, act, check, fromKey = true }) {
+async function measure(page, { warmup = 5, count, act, check, fromKey = true, gapMs = 30 }) {
   const samples = [];
   for (let i = 0; i < warmup + count; i++) {
     const seq = await redrawCount(page);
@@ -45,7 +45,7 @@ async function measure(page, { warmup = 5, count, act, check, fromKey = true }) 
     check(d);
     if (fromKey && d.fromKey !== "1") continue; // a redraw not caused by this keystroke
     if (i >= warmup) samples.push({ total: Number(d.ms), forward: Number(d.forwardMs), draw: Number(d.drawMs), spans: d.msBreakdown ? JSON.parse(d.msBreakdown) : null });
-    await page.waitForTimeout(30); // one keystroke at a time, like a fast typist
+    await page.waitForTimeout(gapMs); // one keystroke at a time (30 ms: like a fast typist)
   }
   return samples;
 }
@@ -119,6 +119,19 @@ describe("responsiveness", () => {
     const short = summary("keystroke → 16 heatmaps, appending at 35–75 characters (KV cache: one new position)", appended);
     report(t, "keystroke → 16 heatmaps appending at 35–75 chars", short);
 
+    // a slower typist (a key every ~250 ms): typing pauses long enough for the inspection
+    // (bits/char + logit lens, 200 ms after the last keystroke) to run in the worker, and a
+    // keystroke arriving meanwhile waits for it (in `transfer`: the worker's queue)
+    const slow = await measure(page, {
+      warmup: 1,
+      count: 12,
+      gapMs: 250,
+      act: (i) => page.keyboard.type(KEYS[(i + 7) % KEYS.length]),
+      check: () => {},
+    });
+    const slowTypist = summary("keystroke → 16 heatmaps, a key every ~250 ms (the inspection runs between keys)", slow);
+    report(t, "keystroke → 16 heatmaps, a key every ~250 ms", slowTypist);
+
     // caret moves: the same window, nothing recomputed; the maps and the strip stay as drawn
     await page.keyboard.press("End");
     await settle(page);
@@ -146,6 +159,7 @@ describe("responsiveness", () => {
     const result = {
       ...at128,
       append: short,
+      slow_typist: slowTypist,
       caret_move: caret,
       inspection_ms: inspection,
       head_scores_ms: headScores,
