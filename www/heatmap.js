@@ -320,7 +320,7 @@ export class AttentionGrid {
         const caption = spanned("head-role", "");
         foot.append(caption);
         cell.append(button, foot);
-        const map = { layer: l, head: h, index: l * n_head + h, button, canvas, cell, foot, caption, roleText: "", scratch: makeCanvas(1, 1), highlight: null };
+        const map = { layer: l, head: h, index: l * n_head + h, button, canvas, cell, foot, caption, roleText: "", ariaLabel: "", scratch: makeCanvas(1, 1), highlight: null };
         button.addEventListener("click", () => this.onOpen(l, h));
         canvas.addEventListener("pointermove", (e) => this.pointer(map, e));
         canvas.addEventListener("pointerleave", () => {
@@ -375,27 +375,41 @@ export class AttentionGrid {
     const n = this.view ? this.view.side : 0;
     for (const m of this.maps) {
       const what = `Attention of layer ${m.layer + 1}, head ${m.head + 1}${m.roleText ? ` (${m.roleText})` : ""}`;
-      m.button.setAttribute(
-        "aria-label",
-        n
-          ? `${what}: ${n} × ${n} map, rows are the characters looking (queries), columns the earlier characters they look at (keys). Press to enlarge with values.`
-          : `${what} (no text yet)`,
-      );
+      const label = n
+        ? `${what}: ${n} × ${n} map, rows are the characters looking (queries), columns the earlier characters they look at (keys). Press to enlarge with values.`
+        : `${what} (no text yet)`;
+      // (unchanged on most keystrokes: no attribute write, no accessibility-tree update)
+      if (m.ariaLabel !== label) m.button.setAttribute("aria-label", label);
+      m.ariaLabel = label;
     }
   }
 
-  /** New data: `view` = the page's display {side, data: Float32Array [n_layer * n_head, side, side], labels, scale}. */
+  /**
+   * New data: `view` = the page's display {side, data: Float32Array [n_layer * n_head, side, side], labels, scale}.
+   * The display already drawn (the same object: nothing changed) is not drawn again.
+   */
   update(view) {
+    if (view === this.view && this.geom) return;
     this.view = view;
     this.updateLabels();
     this.redraw(true);
+  }
+
+  /** The labels must be drawn again (the Kannada font arrived). */
+  invalidateLabels() {
+    this.labelKey = null;
   }
 
   redraw(full) {
     if (!this.view || !this.cssSize) return;
     const { side: n, data, labels, scale } = this.view;
     this.geom = geometry(this.cssSize, n, this.dpr, { labels: true });
-    this.labelLayer = renderLabelLayer(this.geom, labels, this.labelLayer);
+    // the axis labels are drawn once per geometry and text, not per redraw
+    const labelKey = `${this.geom.css}|${this.geom.dpr}|${n}|${labels.join("\u0000")}`;
+    if (labelKey !== this.labelKey || !this.labelLayer) {
+      this.labelLayer = renderLabelLayer(this.geom, labels, this.labelLayer);
+      this.labelKey = labelKey;
+    }
     for (const m of this.maps) {
       if (full) paintCells(m.scratch, data, m.index, n, scale);
       this.compose(m);

@@ -5,7 +5,7 @@
 
 import { state } from "./state.js";
 import { FromWorker, ToWorker } from "./protocol.js";
-import { emit, on, onWorker, post } from "./app.js";
+import { $, emit, emitTimed, on, onWorker, post, roundedSpans } from "./app.js";
 import { textBox } from "./panels/text.js";
 
 /** How long typing must pause before the (slower) inspection is requested. */
@@ -23,6 +23,8 @@ let modelSeq = 0;
 let lastKey = "";
 /** The text and cursor of the request in flight (the answer is stored with them). */
 let sent = { text: "", cursor: 0 };
+/** performance.now() when the request in flight was posted. */
+let sentAt = 0;
 
 const keyNow = () => [textBox.value, textBox.selectionStart, state.knockout.join(","), modelSeq, state.analysis ? state.analysis.step : 0].join("\u0000");
 
@@ -43,6 +45,7 @@ function send() {
   inflight = true;
   sent = { text: textBox.value, cursor: textBox.selectionStart };
   post({ type: ToWorker.INSPECT, id: ++reqId, ...sent, maxWindows: BPC_WINDOWS });
+  sentAt = performance.now();
 }
 
 /** True if the last inspection is of the text box's text, cursor and knock-out set as they are now. */
@@ -54,8 +57,12 @@ export function inspectionIsCurrent() {
 onWorker(FromWorker.INSPECTION, (msg) => {
   inflight = false;
   if (msg.id === reqId) {
+    // the profile: the worker's round trip (the forwards) and each panel's drawing, as
+    // JSON in #attention-grid[data-ms-inspection] (not per keystroke: after typing pauses)
+    const spans = { roundTrip: performance.now() - sentAt };
     state.inspection = { ...msg, ...sent };
-    emit("inspection", state.inspection);
+    emitTimed("inspection", state.inspection, spans);
+    $("attention-grid").dataset.msInspection = JSON.stringify(roundedSpans(spans));
   }
   send();
 });
@@ -76,4 +83,4 @@ on("model", () => {
   state.inspection = null;
 });
 
-on("analysis", () => scheduleInspect());
+on("analysis", () => scheduleInspect(), "inspection");

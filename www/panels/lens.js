@@ -65,6 +65,6 @@ function render() {
 
 export function init() {
   render();
-  on("inspection", render);
+  on("inspection", render, "lens");
   on("model", render);
 }

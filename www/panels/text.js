@@ -238,7 +238,7 @@ export function start(fromLink) {
 /** Wires the panel (no wasm calls: the page's wasm may still be loading). */
 export function init() {
   wire();
-  on("analysis", renderNotices);
+  on("analysis", renderNotices, "notices");
   // a new model (or a restarted worker) ends any generation
   const unlock = () => {
     ui.text.readOnly = false;
