@@ -215,7 +215,9 @@ export function scheduleHash() {
   clearTimeout(hashTimer);
   hashTimer = setTimeout(() => {
     const hash = hashFromState();
-    if (hash !== location.hash) history.replaceState(null, "", hash);
+    // (an address ending in a bare "#" has location.hash "": the same address, nothing to replace)
+    if (hash === (location.hash || "#")) return;
+    history.replaceState(null, "", hash);
     emit("hash");
   }, 250);
 }

@@ -36,8 +36,17 @@ export function scheduleInspect(delay = INSPECT_DELAY_MS) {
   timer = setTimeout(send, delay);
 }
 
+/** How long the inspection waits again when a keystroke's analysis is in flight or pending. */
+const BUSY_RETRY_MS = 50;
+
 function send() {
   if (inflight || !dirty || !state.ready) return;
+  if (state.inflight || state.pendingAny || state.pendingSince !== null) {
+    // a keystroke is on its way: it goes first (the worker serves requests in order)
+    clearTimeout(timer);
+    timer = setTimeout(send, BUSY_RETRY_MS);
+    return;
+  }
   dirty = false;
   const key = keyNow();
   if (key === lastKey) return;
