@@ -253,6 +253,9 @@ export function drawLegend(canvas, scale) {
   });
 }
 
+/** Cells a redraw paints at once beyond the maps on screen (16 maps of 128 × 128: ~2 ms here). */
+const SYNC_CELLS = 16 * 128 * 128;
+
 /**
  * The grid of maps: rows = layers, columns = heads, built from the config. Each map is a
  * `<canvas data-layer data-head>` inside a `<button>` (keyboard: Tab to a head, Enter opens
@@ -260,18 +263,38 @@ export function drawLegend(canvas, scale) {
  * controls to (`map.foot`, through `onBuilt(maps)`).
  */
 export class AttentionGrid {
-  constructor(root, { onOpen, onHover, onLeave, onBuilt }) {
+  constructor(root, { onOpen, onHover, onLeave, onBuilt, onAllDrawn }) {
     this.root = root;
     this.onBuilt = onBuilt;
     this.onOpen = onOpen;
     this.onHover = onHover;
     this.onLeave = onLeave;
+    this.onAllDrawn = onAllDrawn;
     this.maps = [];
     this.view = null;
     this.labelLayer = null;
     this.geom = null;
+    /** Maps whose cells are older than `view` (off screen at the last redraw): drawn when idle or once visible. */
+    this.stale = new Set();
+    this.idleHandle = 0;
     this.resizeObserver = new ResizeObserver(() => this.resize());
     this.resizeObserver.observe(root);
+    // which maps are on screen (or near it): a redraw paints those first, the rest when idle
+    this.intersection = new IntersectionObserver((entries) => this.onIntersect(entries), { rootMargin: "100px" });
+  }
+
+  onIntersect(entries) {
+    let painted = false;
+    for (const e of entries) {
+      const map = e.target.kgptMap;
+      if (!map) continue;
+      map.onScreen = e.isIntersecting;
+      if (map.onScreen && this.stale.has(map)) {
+        this.paint(map);
+        painted = true;
+      }
+    }
+    if (painted && !this.stale.size) this.allDrawn();
   }
 
   /** (Re)builds the DOM for `n_layer` × `n_head` maps (the config's names). */
@@ -281,6 +304,8 @@ export class AttentionGrid {
     this.n_head = n_head;
     this.root.replaceChildren();
     this.root.style.setProperty("--heads", String(n_head));
+    this.intersection.disconnect();
+    this.stale.clear();
     this.maps = [];
     const corner = document.createElement("div");
     corner.className = "grid-corner";
@@ -320,7 +345,10 @@ export class AttentionGrid {
         const caption = spanned("head-role", "");
         foot.append(caption);
         cell.append(button, foot);
-        const map = { layer: l, head: h, index: l * n_head + h, button, canvas, cell, foot, caption, roleText: "", ariaLabel: "", scratch: makeCanvas(1, 1), highlight: null };
+        // (onScreen: true until the IntersectionObserver's first report says otherwise)
+        const map = { layer: l, head: h, index: l * n_head + h, button, canvas, cell, foot, caption, roleText: "", ariaLabel: "", scratch: makeCanvas(1, 1), highlight: null, onScreen: true };
+        canvas.kgptMap = map;
+        this.intersection.observe(canvas);
         button.addEventListener("click", () => this.onOpen(l, h));
         canvas.addEventListener("pointermove", (e) => this.pointer(map, e));
         canvas.addEventListener("pointerleave", () => {
@@ -410,10 +438,73 @@ export class AttentionGrid {
       this.labelLayer = renderLabelLayer(this.geom, labels, this.labelLayer);
       this.labelKey = labelKey;
     }
-    for (const m of this.maps) {
-      if (full) paintCells(m.scratch, data, m.index, n, scale);
-      this.compose(m);
+    if (!full) {
+      // (labels only: the cells stay; a map still to be painted gets its labels then)
+      for (const m of this.maps) if (!this.stale.has(m)) this.compose(m);
+      return;
     }
+    this.stale.clear();
+    // the maps on screen now; those off screen too while the cells stay within SYNC_CELLS (the
+    // shipped model's 16 maps of 128 × 128 are all drawn at once), the rest after the frame
+    let cells = 0;
+    for (const m of this.maps) {
+      if (m.onScreen) {
+        paintCells(m.scratch, data, m.index, n, scale);
+        this.compose(m);
+        cells += n * n;
+      }
+    }
+    for (const m of this.maps) {
+      if (m.onScreen) continue;
+      if (cells + n * n <= SYNC_CELLS) {
+        paintCells(m.scratch, data, m.index, n, scale);
+        this.compose(m);
+        cells += n * n;
+      } else {
+        this.stale.add(m);
+      }
+    }
+    if (this.stale.size) this.scheduleIdle();
+    else this.allDrawn();
+  }
+
+  /** Paints one map from the current view (it was off screen at the last redraw). */
+  paint(map) {
+    if (!this.stale.delete(map) || !this.view) return;
+    const { side: n, data, scale } = this.view;
+    paintCells(map.scratch, data, map.index, n, scale);
+    this.compose(map);
+  }
+
+  /**
+   * Paints the off-screen maps once the visible ones are on screen (after the next frame), in
+   * tasks of at most ~8 ms, so a keystroke's answer waits for one such task at most.
+   */
+  scheduleIdle() {
+    if (this.idleHandle) return;
+    const run = () => {
+      this.idleHandle = 0;
+      const until = performance.now() + 8;
+      for (const m of this.stale) {
+        this.paint(m);
+        if (performance.now() >= until) break;
+      }
+      if (this.stale.size) this.idleHandle = setTimeout(run, 0);
+      else this.allDrawn();
+    };
+    this.idleHandle = requestAnimationFrame(() => {
+      this.idleHandle = setTimeout(run, 0);
+    });
+  }
+
+  /** Paints every map still to be painted now (an export reads them all). */
+  flush() {
+    for (const m of [...this.stale]) this.paint(m);
+    this.allDrawn();
+  }
+
+  allDrawn() {
+    if (this.onAllDrawn && this.view) this.onAllDrawn();
   }
 
   compose(map) {

@@ -138,9 +138,20 @@ export function redrawCount(page) {
   return page.$eval("#attention-grid", (g) => Number(g.dataset.seq || 0));
 }
 
-/** Waits until the heatmaps were redrawn after redraw number `after`, and the pipeline is idle. */
+/**
+ * Waits until the heatmaps were redrawn after redraw number `after`, including the maps off
+ * screen (drawn in idle time after the visible ones: data-maps-pending).
+ */
 export async function waitForRedraw(page, after, timeout = 30000) {
-  await page.waitForFunction((n) => Number(document.querySelector("#attention-grid").dataset.seq || 0) > n, after, { timeout });
+  await page.waitForFunction(
+    (n) => {
+      const d = document.querySelector("#attention-grid").dataset;
+      return Number(d.seq || 0) > n && (d.mapsPending === undefined || d.mapsPending === "0");
+    },
+    after,
+    // (polled on a timer: polling every animation frame would ask the page for frames it does not need)
+    { timeout, polling: 10 },
+  );
 }
 
 /** Waits until no analysis is pending (the last redraw reflects the text box). */

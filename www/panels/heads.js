@@ -173,7 +173,18 @@ export function setView(view) {
   ui.grid.dataset.view = state.view;
 }
 
-export const grid = new AttentionGrid(ui.grid, { onOpen: openHead, onHover: showTooltip, onLeave: hideTooltip, onBuilt: (maps) => emit("grid", maps) });
+/** performance.now() of the keystroke (or request) whose maps were drawn last (data-ms-all-drawn counts from it). */
+let drawnFrom = 0;
+
+/** The maps off screen at the last redraw are drawn too (in idle time): data-maps-pending 0, data-ms-all-drawn. */
+function onAllDrawn() {
+  const ds = ui.grid.dataset;
+  if (ds.mapsPending === "0") return;
+  ds.mapsPending = "0";
+  ds.msAllDrawn = (performance.now() - drawnFrom).toFixed(1);
+}
+
+export const grid = new AttentionGrid(ui.grid, { onOpen: openHead, onHover: showTooltip, onLeave: hideTooltip, onBuilt: (maps) => emit("grid", maps), onAllDrawn });
 const large = new LargeView(ui.largeCanvas, { onCell: onLargeCell });
 
 function onDisplay(d) {
@@ -200,6 +211,10 @@ function onDrawn({ totalMs, drawMs, forwardMs, fromKey, spans, unchanged }) {
   ds.reused = String(a.reused ?? 0);
   ds.fromKey = fromKey ? "1" : "0";
   ds.unchanged = unchanged ? "1" : "0";
+  // maps off screen are drawn when idle (or once scrolled to): data-maps-pending counts them until then
+  drawnFrom = performance.now() - totalMs;
+  ds.mapsPending = String(grid.stale.size);
+  if (!grid.stale.size) ds.msAllDrawn = totalMs.toFixed(1);
   const profile = roundedSpans(spans || {});
   ds.msBreakdown = JSON.stringify(profile);
   const seq = ++state.redraws;
