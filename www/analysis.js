@@ -18,6 +18,8 @@ export function setTextSource(textarea) {
 /** Asks for a new analysis; `since` is the keystroke's event time (null: not a keystroke). */
 export function scheduleAnalysis(since) {
   if (!state.ready || !state.uiReady) return;
+  // the keystroke's own text is already on its way (sendPredicted at its beforeinput)
+  if (state.inflight && state.reqPredicted && state.reqCursor === textBox.selectionStart && state.reqText === textBox.value) return;
   if (since != null && (state.pendingSince === null || since < state.pendingSince)) {
     state.pendingSince = since;
     state.pendingHandledAt = performance.now();
@@ -26,7 +28,22 @@ export function scheduleAnalysis(since) {
   if (!state.inflight) sendAnalysis();
 }
 
-function sendAnalysis() {
+/**
+ * Sends the analysis of the text a keystroke is about to make (`text`, caret at `cursor`: from
+ * its beforeinput), so the worker computes while the browser edits the box and the answer can
+ * be drawn in the same frame as the typed character. Only when no analysis is in flight; the
+ * input event then finds the text on its way (or sends the real one if it differs).
+ */
+export function sendPredicted(since, text, cursor) {
+  if (!state.ready || !state.uiReady || state.inflight) return;
+  state.pendingSince = since;
+  state.pendingHandledAt = performance.now();
+  sendAnalysis(text, cursor);
+  state.reqPredicted = true;
+}
+
+function sendAnalysis(text = textBox.value, cursor = textBox.selectionStart) {
+  state.reqPredicted = false;
   state.inflight = true;
   state.sentAt = performance.now();
   state.pendingAny = false;
@@ -35,8 +52,8 @@ function sendAnalysis() {
   state.reqHandledAt = state.pendingHandledAt !== null ? state.pendingHandledAt : state.sentAt;
   state.pendingSince = null;
   state.pendingHandledAt = null;
-  state.reqText = textBox.value;
-  state.lastCursor = textBox.selectionStart;
+  state.reqText = text;
+  state.lastCursor = cursor;
   state.reqCursor = state.lastCursor;
   post({ type: ToWorker.ANALYZE, id: ++state.reqId, text: state.reqText, cursor: state.lastCursor });
   state.reqPostedAt = performance.now();

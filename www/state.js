@@ -47,6 +47,8 @@ export const state = Object.seal({
   reqPostedAt: 0,
   /** True if the request in flight answers a keystroke (data-from-key). */
   reqFromKey: false,
+  /** True if the request in flight was sent at a keystroke's beforeinput, for the text it was about to make (analysis.js sendPredicted). */
+  reqPredicted: false,
   /** The text and cursor of the request in flight. */
   reqText: "",
   reqCursor: 0,

@@ -5,7 +5,7 @@
 import { nfc, transliterate, transliterationTable } from "../pkg/kgpt.js";
 import { state } from "../state.js";
 import { $, HASH_TEXT_LIMIT, on, registerHashField, scheduleHash } from "../app.js";
-import { scheduleAnalysis } from "../analysis.js";
+import { scheduleAnalysis, sendPredicted } from "../analysis.js";
 import { displayLabel, nf, plural } from "../format.js";
 
 export const DEFAULT_TEXT = "ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ";
@@ -115,12 +115,27 @@ export function updateWrapMode(text = ui.text.value) {
 function onBeforeInput(e) {
   // (the value is the very string kept after the last normalisation unless something else set it)
   edit = { start: ui.text.selectionStart, normalized: ui.text.value === normalized };
+  predict(e);
   // switch before a big paste is laid out, not after
   const incoming = e.data || (e.dataTransfer ? e.dataTransfer.getData("text/plain") : "");
   if (incoming && incoming.length > LONG_LINE && !ui.text.classList.contains("nowrap") && longestLine(incoming) > LONG_LINE) {
     ui.text.classList.add("nowrap");
     ui.wrapNotice.hidden = false;
   }
+}
+
+/**
+ * A typed character: asks for the analysis of the text it is about to make now, before the
+ * browser edits the box (the worker computes meanwhile). Not when NFC would change the
+ * characters around it, during a composition or phonetic typing (the text then differs).
+ */
+function predict(e) {
+  if (e.inputType !== "insertText" || !e.data || e.isComposing || state.composing || state.phonetic.on || ui.text.readOnly || !edit.normalized) return;
+  const v = ui.text.value;
+  const { selectionStart: s, selectionEnd: end } = ui.text;
+  const around = v.slice(Math.max(0, s - 4), s) + e.data + v.slice(end, end + 4);
+  if (nfc(around) !== around) return;
+  sendPredicted(e.timeStamp, v.slice(0, s) + e.data + v.slice(end), s + e.data.length);
 }
 
 function onTextInput(e) {
