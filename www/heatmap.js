@@ -157,15 +157,21 @@ export function makeCanvas(w, h) {
   return c;
 }
 
-/** Writes map `m` of `data` ([maps, n, n]) into `scratch` (an n×n canvas), one pixel per cell. */
+/**
+ * Writes map `m` of `data` ([maps, n, n]) into the top-left n×n pixels of `scratch`, one pixel
+ * per cell (composeMap reads that corner). The scratch canvas and its ImageData only grow (in
+ * steps of 64): resizing a canvas costs more than painting it, and typing grows n by one.
+ */
 export function paintCells(scratch, data, m, n, scale) {
-  if (scratch.width !== n || scratch.height !== n) {
-    scratch.width = n;
-    scratch.height = n;
-  }
   if (!n) return;
+  const cap = Math.max(scratch.width, Math.ceil(n / 64) * 64);
+  if (scratch.width !== cap || scratch.height !== cap) {
+    scratch.width = cap;
+    scratch.height = cap;
+    scratch.img = null;
+  }
   const ctx = scratch.getContext("2d");
-  if (!scratch.img || scratch.img.width !== n) scratch.img = ctx.createImageData(n, n);
+  if (!scratch.img) scratch.img = ctx.createImageData(cap, cap);
   const img = scratch.img;
   const px = new Uint32Array(img.data.buffer);
   const base = m * n * n;
@@ -173,7 +179,7 @@ export function paintCells(scratch, data, m, n, scale) {
   const linear = scale !== "sqrt";
   for (let q = 0; q < n; q++) {
     const row = base + q * n;
-    const prow = q * n;
+    const prow = q * cap;
     for (let k = 0; k <= q; k++) {
       let v = data[row + k];
       if (!linear) v = f(v);
@@ -182,7 +188,8 @@ export function paintCells(scratch, data, m, n, scale) {
     }
     px.fill(MASK32, prow + q + 1, prow + n);
   }
-  ctx.putImageData(img, 0, 0);
+  // (only the n × n corner is uploaded)
+  ctx.putImageData(img, 0, 0, 0, 0, n, n);
 }
 
 /** Composes a map: cells scaled up, labels, and an optional highlight of a query row / cell. */
