@@ -4,7 +4,7 @@
 import { segmentAksharas } from "./pkg/kgpt.js";
 import { state } from "./state.js";
 import { FromWorker, ToWorker } from "./protocol.js";
-import { clearMeasures, emit, emitTimed, measure, on, onWorker, post, showError, clearError } from "./app.js";
+import { $, clearMeasures, emit, emitTimed, measure, on, onWorker, post, showError, clearError } from "./app.js";
 import { aggregateGroups } from "./heatmap.js";
 import { displayLabel } from "./format.js";
 
@@ -57,10 +57,21 @@ function sendAnalysis(text = textBox.value, cursor = textBox.selectionStart) {
   state.reqCursor = state.lastCursor;
   post({ type: ToWorker.ANALYZE, id: ++state.reqId, text: state.reqText, cursor: state.lastCursor });
   state.reqPostedAt = performance.now();
+  markPending();
 }
 
 function sendPending() {
   if (state.pendingSince !== null || state.pendingAny) sendAnalysis();
+  markPending();
+}
+
+/**
+ * #attention-grid[data-analysis-pending]: "1" while an analysis is in flight or waiting to be
+ * sent, "0" once the maps are of the text box as it is (tests wait for it: a redraw of an
+ * older text can come while the worker still serves a long job).
+ */
+function markPending() {
+  $("attention-grid").dataset.analysisPending = state.inflight || state.pendingAny || state.pendingSince !== null ? "1" : "0";
 }
 
 /** [start, end) token ranges of the rows: one per character, or per akshara. */

@@ -154,13 +154,18 @@ export async function waitForRedraw(page, after, timeout = 30000) {
   );
 }
 
-/** Waits until no analysis is pending (the last redraw reflects the text box). */
+/**
+ * Waits until no analysis is pending (the last redraw reflects the text box): none in flight
+ * or waiting (data-analysis-pending), and no redraw for 150 ms. (The redraw counter alone can
+ * stand still while the worker serves a long job, e.g. scoring the heads of a new model, with
+ * the keystroke's analysis queued behind it.)
+ */
 export async function settle(page, timeout = 30000) {
   await page.waitForFunction(
     () => {
       const g = document.querySelector("#attention-grid");
       const seq = g.dataset.seq;
-      return new Promise((r) => setTimeout(() => r(g.dataset.seq === seq), 150));
+      return new Promise((r) => setTimeout(() => r(g.dataset.seq === seq && g.dataset.analysisPending !== "1"), 150));
     },
     null,
     { timeout },
