@@ -4,12 +4,13 @@
 // Events (emit/on): "model" (a model was installed: the MODEL message), "analysis" (a new
 // ANALYSIS message and its display are in `state`), "display" (the maps' data changed without
 // a new analysis: view or scale), "drawn" (a redraw finished: {totalMs, drawMs, forwardMs,
-// fromKey}), "buttons" (recompute enabled/disabled), "worker-error" (an ERROR message:
+// fromKey, spans (its profile, see analysis.js), unchanged (the maps' data was the one already
+// drawn)}), "buttons" (recompute enabled/disabled), "worker-error" (an ERROR message:
 // {context, message}), "worker-restart", "hash" (the address was updated), "fonts" (the
 // Kannada font is loaded), "grid" (the heatmap grid was rebuilt: its maps), "inspection" (a
 // new INSPECTION: bits/char and logit lens), "head-scores" (new HEAD_SCORES, or null for a new
-// model), "train-begin" / "train-step" / "train-stopped" (the training messages). Worker messages go to the one handler registered for their type
-// with `onWorker`.
+// model), "train-begin" / "train-step" / "train-stopped" (the training messages). Worker
+// messages go to the one handler registered for their type with `onWorker`.
 
 import { state } from "./state.js";
 import { FromWorker, ToWorker } from "./protocol.js";
@@ -24,13 +25,53 @@ export const BUILTIN_URL = new URL("./data/proverbs.txt", import.meta.url).href;
 
 const listeners = new Map();
 
-export function on(event, fn) {
+/**
+ * Adds a listener; `span` names it in the keystroke profile (#attention-grid[data-ms-breakdown],
+ * see emitTimed): listeners without a name count as "other".
+ */
+export function on(event, fn, span = "other") {
   if (!listeners.has(event)) listeners.set(event, []);
-  listeners.get(event).push(fn);
+  listeners.get(event).push({ fn, span });
 }
 
 export function emit(event, payload) {
-  for (const fn of listeners.get(event) || []) fn(payload);
+  for (const { fn } of listeners.get(event) || []) fn(payload);
+}
+
+/**
+ * `emit`, timing each listener: adds its milliseconds to `spans[its span name]` and leaves a
+ * `performance.measure` ("kgpt <event>: <span>") for the browser's profiler.
+ */
+export function emitTimed(event, payload, spans) {
+  for (const { fn, span } of listeners.get(event) || []) {
+    const t0 = performance.now();
+    fn(payload);
+    const t1 = performance.now();
+    spans[span] = (spans[span] || 0) + (t1 - t0);
+    measure(`kgpt ${event}: ${span}`, t0, t1);
+  }
+}
+
+/** `spans` with every figure rounded to 0.01 ms, as the data-ms-* attributes hold them (JSON). */
+export const roundedSpans = (spans) => Object.fromEntries(Object.entries(spans).map(([k, v]) => [k, Math.round(v * 100) / 100]));
+
+/** The measure names of the last profiled redraw (cleared before the next one's, so they do not pile up). */
+const measured = new Set();
+
+/** Clears the `performance.measure` entries of the last profiled redraw. */
+export function clearMeasures() {
+  for (const name of measured) performance.clearMeasures(name);
+  measured.clear();
+}
+
+/** A `performance.measure` from `start` to `end` (performance.now() times). */
+export function measure(name, start, end) {
+  measured.add(name);
+  try {
+    performance.measure(name, { start, end: Math.max(start, end) });
+  } catch {
+    /* a browser without the User Timing Level 3 options: the data attributes still carry the figures */
+  }
 }
 
 export const updateButtons = () => emit("buttons");
@@ -174,7 +215,9 @@ export function scheduleHash() {
   clearTimeout(hashTimer);
   hashTimer = setTimeout(() => {
     const hash = hashFromState();
-    if (hash !== location.hash) history.replaceState(null, "", hash);
+    // (an address ending in a bare "#" has location.hash "": the same address, nothing to replace)
+    if (hash === (location.hash || "#")) return;
+    history.replaceState(null, "", hash);
     emit("hash");
   }, 250);
 }

@@ -157,32 +157,49 @@ export function makeCanvas(w, h) {
   return c;
 }
 
-/** Writes map `m` of `data` ([maps, n, n]) into `scratch` (an n×n canvas), one pixel per cell. */
-export function paintCells(scratch, data, m, n, scale) {
-  if (scratch.width !== n || scratch.height !== n) {
-    scratch.width = n;
-    scratch.height = n;
-  }
+/**
+ * Writes map `m` of `data` ([maps, n, n]) into the top-left res×res pixels of `scratch`
+ * (composeMap reads that corner): one pixel per cell, or, for a map with more cells than
+ * pixels on screen (`res` < n), the cell nearest-neighbour scaling would show at each pixel,
+ * so drawing it 1:1 gives the same image for a fraction of the work (36 maps of 256 × 256 in
+ * ~120 px each). The scratch canvas and its ImageData only grow (in steps of 64): resizing a
+ * canvas costs more than painting it, and typing grows n by one.
+ */
+export function paintCells(scratch, data, m, n, scale, res = n) {
+  scratch.res = res;
   if (!n) return;
+  const cap = Math.max(scratch.width, Math.ceil(res / 64) * 64);
+  if (scratch.width !== cap || scratch.height !== cap) {
+    scratch.width = cap;
+    scratch.height = cap;
+    scratch.img = null;
+  }
   const ctx = scratch.getContext("2d");
-  if (!scratch.img || scratch.img.width !== n) scratch.img = ctx.createImageData(n, n);
+  if (!scratch.img) scratch.img = ctx.createImageData(cap, cap);
   const img = scratch.img;
   const px = new Uint32Array(img.data.buffer);
   const base = m * n * n;
   const f = (SCALES[scale] || SCALES.linear).fn;
   const linear = scale !== "sqrt";
-  for (let q = 0; q < n; q++) {
+  // cell of pixel j: as drawImage samples a source of n pixels drawn into res (pixel centres)
+  const cellOf = res === n ? null : Int32Array.from({ length: res }, (_, j) => Math.min(n - 1, Math.floor(((j + 0.5) * n) / res)));
+  for (let j = 0; j < res; j++) {
+    const q = cellOf ? cellOf[j] : j;
     const row = base + q * n;
-    const prow = q * n;
-    for (let k = 0; k <= q; k++) {
+    const prow = j * cap;
+    let i = 0;
+    for (; i < res; i++) {
+      const k = cellOf ? cellOf[i] : i;
+      if (k > q) break;
       let v = data[row + k];
       if (!linear) v = f(v);
       v = v <= 0 ? 0 : v >= 1 ? 255 : (v * 255 + 0.5) | 0;
-      px[prow + k] = LUT32[v];
+      px[prow + i] = LUT32[v];
     }
-    px.fill(MASK32, prow + q + 1, prow + n);
+    px.fill(MASK32, prow + i, prow + res);
   }
-  ctx.putImageData(img, 0, 0);
+  // (only the res × res corner is uploaded)
+  ctx.putImageData(img, 0, 0, 0, 0, res, res);
 }
 
 /** Composes a map: cells scaled up, labels, and an optional highlight of a query row / cell. */
@@ -195,7 +212,8 @@ export function composeMap(canvas, geom, scratch, labelLayer, highlight) {
   ctx.imageSmoothingEnabled = false;
   const x0 = Math.round(geom.x0 * d);
   const size = Math.round(geom.plot * d);
-  ctx.drawImage(scratch, 0, 0, geom.n, geom.n, x0, x0, size, size);
+  const res = scratch.res || geom.n;
+  ctx.drawImage(scratch, 0, 0, res, res, x0, x0, size, size);
   if (labelLayer) ctx.drawImage(labelLayer, 0, 0);
   if (highlight) {
     const c = geom.cell * d;
@@ -253,6 +271,9 @@ export function drawLegend(canvas, scale) {
   });
 }
 
+/** Cells a redraw paints at once beyond the maps on screen (16 maps of 128 × 128: ~2 ms here). */
+const SYNC_CELLS = 16 * 128 * 128;
+
 /**
  * The grid of maps: rows = layers, columns = heads, built from the config. Each map is a
  * `<canvas data-layer data-head>` inside a `<button>` (keyboard: Tab to a head, Enter opens
@@ -260,18 +281,38 @@ export function drawLegend(canvas, scale) {
  * controls to (`map.foot`, through `onBuilt(maps)`).
  */
 export class AttentionGrid {
-  constructor(root, { onOpen, onHover, onLeave, onBuilt }) {
+  constructor(root, { onOpen, onHover, onLeave, onBuilt, onAllDrawn }) {
     this.root = root;
     this.onBuilt = onBuilt;
     this.onOpen = onOpen;
     this.onHover = onHover;
     this.onLeave = onLeave;
+    this.onAllDrawn = onAllDrawn;
     this.maps = [];
     this.view = null;
     this.labelLayer = null;
     this.geom = null;
+    /** Maps whose cells are older than `view` (off screen at the last redraw): drawn when idle or once visible. */
+    this.stale = new Set();
+    this.idleHandle = 0;
     this.resizeObserver = new ResizeObserver(() => this.resize());
     this.resizeObserver.observe(root);
+    // which maps are on screen (or near it): a redraw paints those first, the rest when idle
+    this.intersection = new IntersectionObserver((entries) => this.onIntersect(entries), { rootMargin: "100px" });
+  }
+
+  onIntersect(entries) {
+    let painted = false;
+    for (const e of entries) {
+      const map = e.target.kgptMap;
+      if (!map) continue;
+      map.onScreen = e.isIntersecting;
+      if (map.onScreen && this.stale.has(map)) {
+        this.paint(map);
+        painted = true;
+      }
+    }
+    if (painted && !this.stale.size) this.allDrawn();
   }
 
   /** (Re)builds the DOM for `n_layer` × `n_head` maps (the config's names). */
@@ -281,6 +322,8 @@ export class AttentionGrid {
     this.n_head = n_head;
     this.root.replaceChildren();
     this.root.style.setProperty("--heads", String(n_head));
+    this.intersection.disconnect();
+    this.stale.clear();
     this.maps = [];
     const corner = document.createElement("div");
     corner.className = "grid-corner";
@@ -320,7 +363,10 @@ export class AttentionGrid {
         const caption = spanned("head-role", "");
         foot.append(caption);
         cell.append(button, foot);
-        const map = { layer: l, head: h, index: l * n_head + h, button, canvas, cell, foot, caption, roleText: "", scratch: makeCanvas(1, 1), highlight: null };
+        // (onScreen: true until the IntersectionObserver's first report says otherwise)
+        const map = { layer: l, head: h, index: l * n_head + h, button, canvas, cell, foot, caption, roleText: "", ariaLabel: "", scratch: makeCanvas(1, 1), highlight: null, onScreen: true };
+        canvas.kgptMap = map;
+        this.intersection.observe(canvas);
         button.addEventListener("click", () => this.onOpen(l, h));
         canvas.addEventListener("pointermove", (e) => this.pointer(map, e));
         canvas.addEventListener("pointerleave", () => {
@@ -375,31 +421,110 @@ export class AttentionGrid {
     const n = this.view ? this.view.side : 0;
     for (const m of this.maps) {
       const what = `Attention of layer ${m.layer + 1}, head ${m.head + 1}${m.roleText ? ` (${m.roleText})` : ""}`;
-      m.button.setAttribute(
-        "aria-label",
-        n
-          ? `${what}: ${n} × ${n} map, rows are the characters looking (queries), columns the earlier characters they look at (keys). Press to enlarge with values.`
-          : `${what} (no text yet)`,
-      );
+      const label = n
+        ? `${what}: ${n} × ${n} map, rows are the characters looking (queries), columns the earlier characters they look at (keys). Press to enlarge with values.`
+        : `${what} (no text yet)`;
+      // (unchanged on most keystrokes: no attribute write, no accessibility-tree update)
+      if (m.ariaLabel !== label) m.button.setAttribute("aria-label", label);
+      m.ariaLabel = label;
     }
   }
 
-  /** New data: `view` = the page's display {side, data: Float32Array [n_layer * n_head, side, side], labels, scale}. */
+  /**
+   * New data: `view` = the page's display {side, data: Float32Array [n_layer * n_head, side, side], labels, scale}.
+   * The display already drawn (the same object: nothing changed) is not drawn again.
+   */
   update(view) {
+    if (view === this.view && this.geom) return;
     this.view = view;
     this.updateLabels();
     this.redraw(true);
+  }
+
+  /** The labels must be drawn again (the Kannada font arrived). */
+  invalidateLabels() {
+    this.labelKey = null;
   }
 
   redraw(full) {
     if (!this.view || !this.cssSize) return;
     const { side: n, data, labels, scale } = this.view;
     this.geom = geometry(this.cssSize, n, this.dpr, { labels: true });
-    this.labelLayer = renderLabelLayer(this.geom, labels, this.labelLayer);
-    for (const m of this.maps) {
-      if (full) paintCells(m.scratch, data, m.index, n, scale);
-      this.compose(m);
+    // pixels of the plot on screen (composeMap's size): more cells than that are painted decimated
+    this.res = Math.max(1, Math.min(n, Math.round(this.geom.plot * this.dpr)));
+    // the axis labels are drawn once per geometry and text, not per redraw
+    const labelKey = `${this.geom.css}|${this.geom.dpr}|${n}|${labels.join("\u0000")}`;
+    if (labelKey !== this.labelKey || !this.labelLayer) {
+      this.labelLayer = renderLabelLayer(this.geom, labels, this.labelLayer);
+      this.labelKey = labelKey;
     }
+    if (!full) {
+      // (labels only: the cells stay; a map still to be painted gets its labels then)
+      for (const m of this.maps) if (!this.stale.has(m)) this.compose(m);
+      return;
+    }
+    this.stale.clear();
+    // the maps on screen now; those off screen too while the cells stay within SYNC_CELLS (the
+    // shipped model's 16 maps of 128 × 128 are all drawn at once), the rest after the frame
+    let cells = 0;
+    for (const m of this.maps) {
+      if (m.onScreen) {
+        paintCells(m.scratch, data, m.index, n, scale, this.res);
+        this.compose(m);
+        cells += this.res * this.res;
+      }
+    }
+    for (const m of this.maps) {
+      if (m.onScreen) continue;
+      if (cells + this.res * this.res <= SYNC_CELLS) {
+        paintCells(m.scratch, data, m.index, n, scale, this.res);
+        this.compose(m);
+        cells += this.res * this.res;
+      } else {
+        this.stale.add(m);
+      }
+    }
+    if (this.stale.size) this.scheduleIdle();
+    else this.allDrawn();
+  }
+
+  /** Paints one map from the current view (it was off screen at the last redraw). */
+  paint(map) {
+    if (!this.stale.delete(map) || !this.view) return;
+    const { side: n, data, scale } = this.view;
+    paintCells(map.scratch, data, map.index, n, scale, this.res);
+    this.compose(map);
+  }
+
+  /**
+   * Paints the off-screen maps once the visible ones are on screen (after the next frame), in
+   * tasks of at most ~8 ms, so a keystroke's answer waits for one such task at most.
+   */
+  scheduleIdle() {
+    if (this.idleHandle) return;
+    const run = () => {
+      this.idleHandle = 0;
+      const until = performance.now() + 8;
+      for (const m of this.stale) {
+        this.paint(m);
+        if (performance.now() >= until) break;
+      }
+      if (this.stale.size) this.idleHandle = setTimeout(run, 0);
+      else this.allDrawn();
+    };
+    this.idleHandle = requestAnimationFrame(() => {
+      this.idleHandle = setTimeout(run, 0);
+    });
+  }
+
+  /** Paints every map still to be painted now (an export reads them all). */
+  flush() {
+    for (const m of [...this.stale]) this.paint(m);
+    this.allDrawn();
+  }
+
+  allDrawn() {
+    if (this.onAllDrawn && this.view) this.onAllDrawn();
   }
 
   compose(map) {

@@ -5,7 +5,7 @@
 
 import { state } from "./state.js";
 import { FromWorker, ToWorker } from "./protocol.js";
-import { emit, on, onWorker, post } from "./app.js";
+import { $, emit, emitTimed, on, onWorker, post, roundedSpans } from "./app.js";
 import { textBox } from "./panels/text.js";
 
 /** How long typing must pause before the (slower) inspection is requested. */
@@ -23,6 +23,8 @@ let modelSeq = 0;
 let lastKey = "";
 /** The text and cursor of the request in flight (the answer is stored with them). */
 let sent = { text: "", cursor: 0 };
+/** performance.now() when the request in flight was posted. */
+let sentAt = 0;
 
 const keyNow = () => [textBox.value, textBox.selectionStart, state.knockout.join(","), modelSeq, state.analysis ? state.analysis.step : 0].join("\u0000");
 
@@ -34,8 +36,17 @@ export function scheduleInspect(delay = INSPECT_DELAY_MS) {
   timer = setTimeout(send, delay);
 }
 
+/** How long the inspection waits again when a keystroke's analysis is in flight or pending. */
+const BUSY_RETRY_MS = 50;
+
 function send() {
   if (inflight || !dirty || !state.ready) return;
+  if (state.inflight || state.pendingAny || state.pendingSince !== null) {
+    // a keystroke is on its way: it goes first (the worker serves requests in order)
+    clearTimeout(timer);
+    timer = setTimeout(send, BUSY_RETRY_MS);
+    return;
+  }
   dirty = false;
   const key = keyNow();
   if (key === lastKey) return;
@@ -43,6 +54,7 @@ function send() {
   inflight = true;
   sent = { text: textBox.value, cursor: textBox.selectionStart };
   post({ type: ToWorker.INSPECT, id: ++reqId, ...sent, maxWindows: BPC_WINDOWS });
+  sentAt = performance.now();
 }
 
 /** True if the last inspection is of the text box's text, cursor and knock-out set as they are now. */
@@ -54,8 +66,12 @@ export function inspectionIsCurrent() {
 onWorker(FromWorker.INSPECTION, (msg) => {
   inflight = false;
   if (msg.id === reqId) {
+    // the profile: the worker's round trip (the forwards) and each panel's drawing, as
+    // JSON in #attention-grid[data-ms-inspection] (not per keystroke: after typing pauses)
+    const spans = { roundTrip: performance.now() - sentAt };
     state.inspection = { ...msg, ...sent };
-    emit("inspection", state.inspection);
+    emitTimed("inspection", state.inspection, spans);
+    $("attention-grid").dataset.msInspection = JSON.stringify(roundedSpans(spans));
   }
   send();
 });
@@ -76,4 +92,4 @@ on("model", () => {
   state.inspection = null;
 });
 
-on("analysis", () => scheduleInspect());
+on("analysis", () => scheduleInspect(), "inspection");

@@ -40,8 +40,15 @@ export const state = Object.seal({
   pendingAny: false,
   /** Time the request in flight stands for (its earliest keystroke, or when it was sent). */
   reqStart: 0,
+  /** performance.now() when the earliest keystroke not yet sent reached scheduleAnalysis, or null. */
+  pendingHandledAt: null,
+  /** The profile of the request in flight: when its keystroke reached scheduleAnalysis, and when postMessage returned. */
+  reqHandledAt: 0,
+  reqPostedAt: 0,
   /** True if the request in flight answers a keystroke (data-from-key). */
   reqFromKey: false,
+  /** True if the request in flight was sent at a keystroke's beforeinput, for the text it was about to make (analysis.js sendPredicted). */
+  reqPredicted: false,
   /** The text and cursor of the request in flight. */
   reqText: "",
   reqCursor: 0,

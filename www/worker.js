@@ -40,6 +40,13 @@ const W = Object.seal({
   lastYield: 0,
   /** The intact model's bits/char of the last inspected text: {model, step, text, bpc} (knock-outs do not change it). */
   intactBpc: null,
+  /**
+   * The keystroke analysis's summary of the text before its checkpoint (see `tokenizeWindow`):
+   * {model, text (that part of the text), chars, tokens, unknown, unknownSamples}, or null.
+   */
+  textHead: null,
+  /** The last analysed text, cursor and its cursorTokens (the inspection's lens reuses them). */
+  lastAnalysis: null,
 });
 
 const wasmReady = loadWasmBuild(pickWasmBuild(self.location.href)).then(({ pkg, exports, build }) => {
@@ -196,14 +203,29 @@ function tokenize(text, cursor) {
   }
 }
 
-/** Next-character probabilities after the first `cursorTokens` tokens of the text. */
-function nextAfterCursor(tok, cropped) {
-  const { ids, cursorTokens } = tok;
+/**
+ * Next-character probabilities after the first `cursorTokens` tokens of the text (`tok` from
+ * tokenizeWindow, `cropped` the tokens before the window). Inside the window the cache has
+ * them; before it, a forward of the block before the cursor (nextProbs crops to block_size, as
+ * the cache does), tokenizing the text up to the cursor when the ids after the checkpoint do
+ * not hold that block.
+ */
+function nextAfterCursor(tok, cropped, text, cursor) {
+  const { cursorTokens, headTokens } = tok;
   if (cursorTokens <= 0) return null;
-  // inside the window the cache has them; before it, a forward of the block before the cursor
-  // (nextProbs crops to block_size, as the cache does)
-  const probs = cursorTokens > cropped ? W.kvCache.probsAt(cursorTokens - 1 - cropped, 1.0) : W.model.nextProbs(ids.subarray(0, cursorTokens), 1.0);
-  return { probs, next: { top: topK(probs, 10), after: W.info.vocab[ids[cursorTokens - 1]], position: cursorTokens } };
+  let probs;
+  let ids = tok.ids;
+  let end = cursorTokens - headTokens;
+  if (cursorTokens > cropped) {
+    probs = W.kvCache.probsAt(cursorTokens - 1 - cropped, 1.0);
+  } else {
+    if (end < W.info.config.block_size && headTokens > 0) {
+      ids = tokenize(text.slice(0, cursor), cursor).ids;
+      end = ids.length;
+    }
+    probs = W.model.nextProbs(ids.subarray(0, end), 1.0);
+  }
+  return { probs, next: { top: topK(probs, 10), after: W.info.vocab[ids[end - 1]], position: cursorTokens } };
 }
 
 /** The ANALYSIS fields that describe the text (before any forward). */
@@ -212,7 +234,7 @@ function textFields(id, tok, text) {
     type: FromWorker.ANALYSIS,
     id,
     chars: tok.chars,
-    textTokens: tok.ids.length,
+    textTokens: tok.textTokens,
     tokens: 0,
     croppedTokens: 0,
     unknown: tok.unknown,
@@ -226,12 +248,90 @@ function textFields(id, tok, text) {
   };
 }
 
+/**
+ * A text's tokens summarised without their ids: known and unknown characters of `text`.
+ * `samples` merges `more` (the later part's samples) into `first`'s, as one tokenize would list them.
+ */
+function mergeSamples(first, more) {
+  const out = first.map(([ch, n]) => [ch, n]);
+  for (const [ch, n] of more) {
+    const same = out.find(([c]) => c === ch);
+    if (same) same[1] += n;
+    else if (out.length < UNKNOWN_SAMPLES) out.push([ch, n]);
+  }
+  return out;
+}
+
+/** As many distinct unknown characters as Tokens.unknownSamples lists (src/wasm/model.rs). */
+const UNKNOWN_SAMPLES = 12;
+
+/**
+ * The checkpoint moves when the text after it holds more than TAIL_MAX × block_size known
+ * characters, to leave TAIL_KEEP × block_size after it: a keystroke then tokenizes at most
+ * TAIL_MAX windows, whatever the text's length.
+ */
+const TAIL_MAX = 6;
+const TAIL_KEEP = 2;
+
+/**
+ * The keystroke's tokens without tokenizing the whole text: the text before a checkpoint is
+ * kept summarised (`W.textHead`: characters, known and unknown counts, unknown samples) for as
+ * long as the new text starts with it (typing after it; a 100 KB text is read once), and only
+ * the rest (≥ the block_size characters the model reads) is tokenized. Returns the fields
+ * `tokenize` has, for the whole text: `ids` and `offsets` cover the part after the checkpoint
+ * (`headTokens` ids come before them; offsets are into the whole text), `cursorTokens` counts
+ * from the text's start, or is null when the cursor lies before the checkpoint.
+ */
+function tokenizeWindow(text, cursor) {
+  const block = W.info.config.block_size;
+  let head = W.textHead;
+  if (!head || head.model !== W.model || !text.startsWith(head.text)) head = { model: W.model, text: "", chars: 0, tokens: 0, unknown: 0, unknownSamples: [] };
+  let start = head.text.length;
+  let tail = tokenize(text.slice(start), Math.max(0, cursor - start));
+  if (tail.ids.length < block && head.tokens > 0) {
+    // the text after the checkpoint was cut to less than a window: start over
+    head = { model: W.model, text: "", chars: 0, tokens: 0, unknown: 0, unknownSamples: [] };
+    start = 0;
+    tail = tokenize(text, cursor);
+  }
+  if (tail.ids.length > TAIL_MAX * block) {
+    // move the checkpoint forward (tokenizing the part it passes once more)
+    const cut = start + tail.offsets[tail.ids.length - TAIL_KEEP * block];
+    const passed = tokenize(text.slice(start, cut), 0);
+    head = {
+      model: W.model,
+      text: text.slice(0, cut),
+      chars: head.chars + passed.chars,
+      tokens: head.tokens + passed.ids.length,
+      unknown: head.unknown + passed.unknown,
+      unknownSamples: mergeSamples(head.unknownSamples, passed.unknownSamples),
+    };
+    start = cut;
+    tail = tokenize(text.slice(start), Math.max(0, cursor - start));
+  }
+  W.textHead = head;
+  const offsets = start ? tail.offsets.map((o) => o + start) : tail.offsets;
+  return {
+    ids: tail.ids,
+    offsets,
+    headTokens: head.tokens,
+    chars: head.chars + tail.chars,
+    textTokens: head.tokens + tail.ids.length,
+    unknown: head.unknown + tail.unknown,
+    unknownSamples: mergeSamples(head.unknownSamples, tail.unknownSamples),
+    cursorTokens: cursor >= start ? head.tokens + tail.cursorTokens : null,
+  };
+}
+
 function analyze({ id, text, cursor }) {
   if (!W.model) return;
   const t0 = performance.now();
-  const tok = tokenize(text, cursor);
+  const tok = tokenizeWindow(text, cursor);
+  // a cursor before the checkpoint (rare: the caret moved far back in a long text) counts from the start
+  if (tok.cursorTokens === null) tok.cursorTokens = tokenize(text.slice(0, cursor), cursor).ids.length;
   const base = textFields(id, tok, text);
   const nothing = { seen: [], attention: null, next: null };
+  W.lastAnalysis = { text, cursor, cursorTokens: tok.cursorTokens };
   if (!tok.ids.length) {
     post({ ...base, ...nothing, forwardMs: performance.now() - t0 });
     return;
@@ -241,9 +341,10 @@ function analyze({ id, text, cursor }) {
   // window in one batched pass.
   if (!W.kvCache) W.kvCache = new KvCache(W.model);
   const reused = W.kvCache.sync(W.model, tok.ids);
-  const { tokens, croppedTokens } = W.kvCache;
-  const windowStart = tok.offsets[croppedTokens];
-  const after = nextAfterCursor(tok, croppedTokens);
+  const { tokens } = W.kvCache;
+  const croppedTokens = tok.headTokens + W.kvCache.croppedTokens;
+  const windowStart = tok.offsets[W.kvCache.croppedTokens];
+  const after = nextAfterCursor(tok, croppedTokens, text, cursor);
   if (!W.kvCache.outputFinite() || (after && !allFinite(after.probs))) {
     // finite weights can still overflow (a loaded file with huge weights, a wild training
     // step): say so instead of drawing NaN
@@ -251,7 +352,7 @@ function analyze({ id, text, cursor }) {
     return;
   }
   const attention = W.kvCache.attention();
-  const seen = Array.from(tok.ids.subarray(croppedTokens), (i) => W.info.vocab[i]);
+  const seen = Array.from(tok.ids.subarray(W.kvCache.croppedTokens), (i) => W.info.vocab[i]);
   post({ ...base, tokens, croppedTokens, windowStart, seen, attention, next: after && after.next, reused, forwardMs: performance.now() - t0 }, [attention.buffer]);
 }
 
@@ -577,30 +678,79 @@ function answer(head, work) {
 
 function headScores({ id, text, source, maxWindows }) {
   if (!W.model) return;
-  answer({ type: FromWorker.HEAD_SCORES, id }, () => ({ source, step: W.model.stepCount(), ...JSON.parse(W.model.headScores(text, maxWindows)) }));
+  answer({ type: FromWorker.HEAD_SCORES, id }, () => ({ source, step: W.model.stepCount(), ...JSON.parse(W.model.headScores(windowsPrefix(text, maxWindows), maxWindows)) }));
 }
 
-/** Bits/char of `text` with the knock-out set and intact: {bpc, bpcIntact}, null when the text is too short (the wasm API throws). */
-function textBpc(text, maxWindows, knockout) {
-  const m = W.model;
+/** The model's vocabulary as a Set (per model info; for scanning texts without the tokenizer). */
+const vocabSets = new WeakMap();
+function vocabSet() {
+  if (!vocabSets.has(W.info)) vocabSets.set(W.info, new Set(W.info.vocab));
+  return vocabSets.get(W.info);
+}
+
+/**
+ * The start of `text` that its first `maxWindows` windows read (bitsPerChar, headScores: windows
+ * of block_size + 1 known characters, `block_size` apart): measuring it gives the same figures
+ * as the whole text, without tokenizing a long text to the end.
+ */
+function windowsPrefix(text, maxWindows) {
+  const need = maxWindows * W.info.config.block_size + 1;
+  const known = vocabSet();
+  let n = 0;
+  let i = 0;
+  for (const ch of text) {
+    i += ch.length;
+    if (known.has(ch) && ++n >= need) return text.slice(0, i);
+  }
+  return text;
+}
+
+/**
+ * The intact model's bits/char of `text` (cached: knock-outs do not change it): {bpc, computed},
+ * bpc null when the text is too short (the wasm API throws).
+ */
+function intactBpc(m, text, maxWindows) {
   const step = m.stepCount();
   const c = W.intactBpc;
-  let intact;
+  if (c && c.model === m && c.step === step && c.text === text) return { bpc: c.bpc, computed: false };
+  let bpc;
   try {
-    intact = c && c.model === m && c.step === step && c.text === text ? c.bpc : m.bitsPerChar(text, maxWindows, false);
+    bpc = m.bitsPerChar(text, maxWindows, false);
   } catch (err) {
     if (err instanceof WebAssembly.RuntimeError) throw err;
-    return { bpc: null, bpcIntact: null };
+    return { bpc: null, computed: false };
   }
-  W.intactBpc = { model: m, step, text, bpc: intact };
-  return { bpc: knockout ? m.bitsPerChar(text, maxWindows, true) : intact, bpcIntact: intact };
+  W.intactBpc = { model: m, step, text, bpc };
+  return { bpc, computed: true };
+}
+
+/**
+ * Lets a keystroke's ANALYZE that arrived meanwhile run before the next part of a longer job
+ * (the inspection: bits/char, then the lens); throws if the model was replaced meanwhile.
+ */
+async function betweenJobs(m) {
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  if (W.model !== m) throw new Error("the model changed");
+}
+
+/** Tokens before the cursor: how many (the text's start to the cursor), and the last block_size or more of their ids. */
+function idsBeforeCursor(text, cursor) {
+  const block = W.info.config.block_size;
+  const last = W.lastAnalysis;
+  if (last && last.cursor === cursor && last.text === text) {
+    // the keystroke analysis counted them: tokenize only the stretch before the cursor
+    const from = Math.max(0, cursor - 8 * block);
+    const ids = tokenize(text.slice(from, cursor), cursor - from).ids;
+    if (from === 0 || ids.length >= block) return { count: last.cursorTokens, ids };
+  }
+  const ids = tokenize(text.slice(0, cursor), cursor).ids;
+  return { count: ids.length, ids };
 }
 
 /** The logit lens after the cursor: the top 5 of every layer, or null with nothing before the cursor. */
 function lensAfterCursor(text, cursor) {
-  const { ids, cursorTokens } = tokenize(text, cursor);
-  if (cursorTokens <= 0) return null;
-  const before = ids.subarray(0, cursorTokens);
+  const { count, ids: before } = idsBeforeCursor(text, cursor);
+  if (count <= 0 || !before.length) return null;
   const position = Math.min(before.length, W.info.config.block_size) - 1;
   const lens = W.model.logitLens(before, position);
   const v = W.info.vocab.length;
@@ -608,13 +758,37 @@ function lensAfterCursor(text, cursor) {
   for (let l = 0; l * v < lens.length; l++) rows.push(topK(lens.subarray(l * v, (l + 1) * v), 5));
   // the model's output through its own path (nextProbs), beside the lens of the last block
   const output = topK(W.model.nextProbs(before, 1.0), 5);
-  return { rows, output, after: W.info.vocab[before[before.length - 1]], position: cursorTokens };
+  return { rows, output, after: W.info.vocab[before[before.length - 1]], position: count };
 }
 
-function inspect({ id, text, cursor, maxWindows }) {
+/**
+ * The inspection, in parts (intact bits/char; bits/char with the knock-out set; the lens) with
+ * a yield between them, so a keystroke waits for at most one part; bits/char reads only the
+ * windows it measures. A knock-out set changed during a yield is measured again.
+ */
+async function inspect({ id, text, cursor, maxWindows }) {
   if (!W.model) return;
-  const knockout = W.model.knockout;
-  answer({ type: FromWorker.INSPECTION, id }, () => ({ knockout, ...textBpc(text, maxWindows, knockout), lens: lensAfterCursor(text, cursor) }));
+  const m = W.model;
+  const head = { type: FromWorker.INSPECTION, id };
+  let fields;
+  try {
+    const measured = windowsPrefix(text, maxWindows);
+    const intact = intactBpc(m, measured, maxWindows);
+    if (intact.computed) await betweenJobs(m);
+    for (;;) {
+      const knockout = m.knockout;
+      const bpc = intact.bpc === null || !knockout ? intact.bpc : m.bitsPerChar(measured, maxWindows, true);
+      if (knockout) await betweenJobs(m);
+      if (m.knockout !== knockout) continue;
+      fields = { knockout, bpc, bpcIntact: intact.bpc, lens: lensAfterCursor(text, cursor) };
+      break;
+    }
+  } catch (err) {
+    if (err instanceof WebAssembly.RuntimeError) throw err;
+    post({ ...head, error: errorMessage(err) });
+    return;
+  }
+  post({ ...head, ...fields });
 }
 
 function embedding() {

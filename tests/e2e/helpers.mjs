@@ -138,18 +138,34 @@ export function redrawCount(page) {
   return page.$eval("#attention-grid", (g) => Number(g.dataset.seq || 0));
 }
 
-/** Waits until the heatmaps were redrawn after redraw number `after`, and the pipeline is idle. */
+/**
+ * Waits until the heatmaps were redrawn after redraw number `after`, including the maps off
+ * screen (drawn in idle time after the visible ones: data-maps-pending).
+ */
 export async function waitForRedraw(page, after, timeout = 30000) {
-  await page.waitForFunction((n) => Number(document.querySelector("#attention-grid").dataset.seq || 0) > n, after, { timeout });
+  await page.waitForFunction(
+    (n) => {
+      const d = document.querySelector("#attention-grid").dataset;
+      return Number(d.seq || 0) > n && (d.mapsPending === undefined || d.mapsPending === "0");
+    },
+    after,
+    // (polled on a timer: polling every animation frame would ask the page for frames it does not need)
+    { timeout, polling: 10 },
+  );
 }
 
-/** Waits until no analysis is pending (the last redraw reflects the text box). */
+/**
+ * Waits until no analysis is pending (the last redraw reflects the text box): none in flight
+ * or waiting (data-analysis-pending), and no redraw for 150 ms. (The redraw counter alone can
+ * stand still while the worker serves a long job, e.g. scoring the heads of a new model, with
+ * the keystroke's analysis queued behind it.)
+ */
 export async function settle(page, timeout = 30000) {
   await page.waitForFunction(
     () => {
       const g = document.querySelector("#attention-grid");
       const seq = g.dataset.seq;
-      return new Promise((r) => setTimeout(() => r(g.dataset.seq === seq), 150));
+      return new Promise((r) => setTimeout(() => r(g.dataset.seq === seq && g.dataset.analysisPending !== "1"), 150));
     },
     null,
     { timeout },

@@ -228,7 +228,8 @@ describe("inside the model", () => {
     // knocking out a layer changes the lens (it reads the knocked-out model)
     await page.click('[data-knockout-layer="2"]');
     await waitForKnockout(page, "2.0,2.1,2.2,2.3");
-    await page.waitForFunction(() => /heads 2\.0,2\.1,2\.2,2\.3 knocked out/.test(document.querySelector("#lens-context").textContent));
+    // (named as the grid and the Heads table name them: layer 3 is "L3")
+    await page.waitForFunction(() => /knocked out: L3 H1, L3 H2, L3 H3, L3 H4\)/.test(document.querySelector("#lens-context").textContent));
     const knocked = await page.$$eval("#logit-lens [data-layer]", (trs) => trs.map((tr) => tr.textContent));
     assert.deepEqual(knocked.slice(0, 2), rows.slice(0, 2).map((r) => r.text), "blocks before the knocked-out layer are unchanged");
     assert.notDeepEqual(knocked.slice(2), rows.slice(2).map((r) => r.text), "from the knocked-out layer on, the lens changes");

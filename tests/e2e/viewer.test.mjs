@@ -12,6 +12,14 @@ import { canvasImages, kannadaText, newPage, openViewer, problems, redrawCount, 
 
 const env = useServerAndBrowser();
 
+/** Renders the panels off screen too (html.render-all) and waits for the frame, for a whole-page screenshot. */
+async function renderAll(page) {
+  await page.evaluate(() => {
+    document.documentElement.classList.add("render-all");
+    return new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  });
+}
+
 const stripTexts = (page) => page.$$eval("#token-strip .tok:not(.cropped):not(.skip-run)", (els) => els.map((e) => e.textContent));
 
 /** Replaces the text box content (one input event) and waits for the matching redraw. */
@@ -334,6 +342,8 @@ describe("viewer", () => {
     await desktop.waitForSelector("#tooltip:not([hidden])");
     await desktop.screenshot({ path: screenshotPath("desktop.png") });
     await desktop.mouse.move(0, 0);
+    // (the panels off screen are content-visibility: auto: render them all for the whole page)
+    await renderAll(desktop);
     await desktop.screenshot({ path: screenshotPath("desktop-full.png"), fullPage: true });
     await desktop.click("#akshara-toggle");
     await desktop.click('canvas[data-layer="0"][data-head="3"]');
@@ -355,6 +365,7 @@ describe("viewer", () => {
     assert.deepEqual(overflowing, []);
     assert.equal(await phone.locator("#attention-grid canvas").count(), 16);
     await phone.screenshot({ path: screenshotPath("mobile-360.png") });
+    await renderAll(phone);
     await phone.screenshot({ path: screenshotPath("mobile-360-full.png"), fullPage: true });
     // tap a map → large view, tap a cell → its value
     await phone.tap('canvas[data-layer="3"][data-head="0"]');

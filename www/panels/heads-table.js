@@ -151,5 +151,5 @@ function renderLegend() {
 export function init() {
   renderLegend();
   render();
-  on("head-scores", render);
+  on("head-scores", render, "heads-table");
 }

@@ -1,9 +1,10 @@
 // The "Attention" panel: the grid of heatmaps (n_layer × n_head), hover tooltips, the view
 // (characters / aksharas) and colour scale, the legend, the timing figures on #attention-grid
-// (data-tokens, data-ms, ...) and the large view of one head with its values table.
+// (data-tokens, data-ms, data-ms-breakdown: the keystroke's profile, ...) and the large view of one
+// head with its values table.
 
 import { state } from "../state.js";
-import { $, emit, on, registerHashField, scheduleHash } from "../app.js";
+import { $, emit, measure, on, registerHashField, roundedSpans, scheduleHash } from "../app.js";
 import { redrawFromCache } from "../analysis.js";
 import { AttentionGrid, LargeView, drawLegend, fmt3, SCALES } from "../heatmap.js";
 import { el } from "../format.js";
@@ -172,7 +173,18 @@ export function setView(view) {
   ui.grid.dataset.view = state.view;
 }
 
-export const grid = new AttentionGrid(ui.grid, { onOpen: openHead, onHover: showTooltip, onLeave: hideTooltip, onBuilt: (maps) => emit("grid", maps) });
+/** performance.now() of the keystroke (or request) whose maps were drawn last (data-ms-all-drawn counts from it). */
+let drawnFrom = 0;
+
+/** The maps off screen at the last redraw are drawn too (in idle time): data-maps-pending 0, data-ms-all-drawn. */
+function onAllDrawn() {
+  const ds = ui.grid.dataset;
+  if (ds.mapsPending === "0") return;
+  ds.mapsPending = "0";
+  ds.msAllDrawn = (performance.now() - drawnFrom).toFixed(1);
+}
+
+export const grid = new AttentionGrid(ui.grid, { onOpen: openHead, onHover: showTooltip, onLeave: hideTooltip, onBuilt: (maps) => emit("grid", maps), onAllDrawn });
 const large = new LargeView(ui.largeCanvas, { onCell: onLargeCell });
 
 function onDisplay(d) {
@@ -182,8 +194,14 @@ function onDisplay(d) {
   if (ui.dialog.open && state.selected) showLarge();
 }
 
-/** The timing figures of a redraw (data-seq last: tests wait for it). */
-function onDrawn({ totalMs, drawMs, forwardMs, fromKey }) {
+/**
+ * The timing figures of a redraw (data-seq last: tests wait for it). `spans` is the profile of
+ * the redraw (analysis.js, app.js emitTimed), written as JSON to data-ms-breakdown; once the
+ * next frame is on screen it gains `frameWait` (end of our handlers → the frame starts) and
+ * `render` (the browser's style, layout and paint of the frame, approximately: until the first
+ * task after it), and data-breakdown-seq says which redraw it describes.
+ */
+function onDrawn({ totalMs, drawMs, forwardMs, fromKey, spans, unchanged }) {
   const a = state.analysis;
   const ds = ui.grid.dataset;
   ds.tokens = String(a.tokens);
@@ -192,9 +210,39 @@ function onDrawn({ totalMs, drawMs, forwardMs, fromKey }) {
   ds.forwardMs = forwardMs.toFixed(1);
   ds.reused = String(a.reused ?? 0);
   ds.fromKey = fromKey ? "1" : "0";
-  ds.seq = String(++state.redraws);
+  ds.unchanged = unchanged ? "1" : "0";
+  // maps off screen are drawn when idle (or once scrolled to): data-maps-pending counts them until then
+  drawnFrom = performance.now() - totalMs;
+  ds.mapsPending = String(grid.stale.size);
+  if (!grid.stale.size) ds.msAllDrawn = totalMs.toFixed(1);
+  const profile = roundedSpans(spans || {});
+  ds.msBreakdown = JSON.stringify(profile);
+  const seq = ++state.redraws;
+  afterNextFrame(seq, profile);
+  ds.seq = String(seq);
   const what = fromKey ? `keystroke → ${a.n_layer * a.n_head} maps drawn` : "update";
   ui.drawTime.textContent = `${a.tokens} characters · forward ${forwardMs.toFixed(1)} ms (worker) · draw ${drawMs.toFixed(1)} ms · ${what} ${totalMs.toFixed(1)} ms`;
+}
+
+/** Adds the frame's figures to redraw `seq`'s profile once the browser has drawn it. */
+function afterNextFrame(seq, profile) {
+  const drawn = performance.now();
+  requestAnimationFrame(() => {
+    const frameStart = performance.now();
+    // a message posted in the frame's callback is handled after the frame is rendered
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      if (seq !== state.redraws) return; // a newer redraw has its own profile
+      const rendered = performance.now();
+      measure("kgpt frame wait", drawn, frameStart);
+      measure("kgpt frame render", frameStart, rendered);
+      const ds = ui.grid.dataset;
+      ds.msBreakdown = JSON.stringify({ ...profile, ...roundedSpans({ frameWait: frameStart - drawn, render: rendered - frameStart }) });
+      ds.breakdownSeq = String(seq);
+    };
+    channel.port2.postMessage(null);
+  });
 }
 
 function wire() {
@@ -261,12 +309,13 @@ export function init() {
   wire();
   registerHash();
   on("model", (info) => grid.configure(info.config.n_layer, info.config.n_head));
-  on("analysis", () => onDisplay(state.display));
+  on("analysis", () => onDisplay(state.display), "heatmaps");
   on("display", onDisplay);
   on("drawn", onDrawn);
   on("drawn", openPendingHead);
   on("fonts", () => {
     // labels are drawn on canvas: redraw them in the Kannada font once it is there
+    grid.invalidateLabels();
     grid.redraw(false);
     updateLegend();
   });

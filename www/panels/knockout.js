@@ -176,16 +176,20 @@ export function init() {
     scheduleAnalysis(null);
     scheduleInspect(0);
   });
-  on("analysis", (a) => {
-    ui.grid.dataset.knockedOut = a.knockout ?? "";
-  });
-  on("inspection", renderBpc);
+  on(
+    "analysis",
+    (a) => {
+      ui.grid.dataset.knockedOut = a.knockout ?? "";
+    },
+    "knock-out",
+  );
+  on("inspection", renderBpc, "knock-out");
   // data-current: the figure is of the text, cursor and set as they are now (typing makes it stale until the next inspection)
   const current = () => {
     ui.bpc.dataset.current = inspectionIsCurrent() ? "1" : "0";
   };
-  on("inspection", current);
-  on("analysis", current);
+  on("inspection", current, "knock-out");
+  on("analysis", current, "knock-out");
   registerHashField("ko", {
     get: () => (state.knockout.length ? state.knockout.join(",") : null),
     set: (v) => {

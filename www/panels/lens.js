@@ -59,12 +59,14 @@ function render() {
   msg.lens.rows.forEach((top, l) => tbody.append(lensRow(`block ${l + 1}`, String(l), top, best)));
   tbody.append(lensRow("output", "output", output, best));
   ui.table.replaceChildren(caption, header(), tbody);
-  const ko = msg.knockout ? ` (heads ${msg.knockout} knocked out)` : "";
+  // heads named 1-based as the grid and the Heads table name them ("L3 H1"); the set itself is 0-based "L.H"
+  const named = msg.knockout ? msg.knockout.split(",").map((e) => e.split(".").map((n) => Number(n) + 1)).map(([l, h]) => `L${l} H${h}`) : [];
+  const ko = named.length ? ` (knocked out: ${named.join(", ")})` : "";
   ui.context.textContent = `After “${displayLabel(msg.lens.after)}” (character ${nf.format(msg.lens.position)}): what the residual stream predicts after each block${ko}. Marked: the output's first choice.`;
 }
 
 export function init() {
   render();
-  on("inspection", render);
+  on("inspection", render, "lens");
   on("model", render);
 }

@@ -70,5 +70,5 @@ function render(a) {
 }
 
 export function init() {
-  on("analysis", render);
+  on("analysis", render, "next-char");
 }

@@ -6,7 +6,7 @@
 
 import { state } from "../state.js";
 import { FromWorker, ToWorker } from "../protocol.js";
-import { $, emit, on, onWorker, post } from "../app.js";
+import { $, emit, emitTimed, on, onWorker, post, roundedSpans } from "../app.js";
 import { grid } from "./heads.js";
 import { builtinText } from "./training.js";
 import { textBox } from "./text.js";
@@ -33,6 +33,8 @@ const ui = { source: $("heads-source"), rescore: $("heads-rescore") };
 
 let needed = false;
 let inflight = false;
+/** performance.now() when the request in flight was posted. */
+let sentAt = 0;
 /** Windows of a request asked for while one was in flight (sent after it), or 0. */
 let queued = 0;
 let reqId = 0;
@@ -61,6 +63,7 @@ async function request(maxWindows) {
   }
   ui.source.textContent = `Scoring the heads on ${scored.source}…`;
   post({ type: ToWorker.HEAD_SCORES, id: ++reqId, ...scored, maxWindows });
+  sentAt = performance.now();
 }
 
 function done() {
@@ -108,11 +111,17 @@ function onScores(msg) {
     emit("head-scores", null);
     return;
   }
+  // the profile (not per keystroke: on a model and while training): the worker's round trip,
+  // the captions and the Heads table, as JSON in #attention-grid[data-ms-head-scores]
+  const t0 = performance.now();
+  const spans = { roundTrip: t0 - sentAt };
   state.headScores = msg;
   if (state.replay === null) showRoles(msg.heads);
   const bpc = Number.isFinite(msg.bits_per_char) ? `, where the intact model needs ${msg.bits_per_char.toFixed(3)} bits per character` : "";
   ui.source.textContent = `Scored on ${msg.source}: ${msg.windows} window${msg.windows === 1 ? "" : "s"} of up to ${state.model.config.block_size} characters${bpc}; model at training step ${msg.step}.`;
-  emit("head-scores", msg);
+  spans.captions = performance.now() - t0;
+  emitTimed("head-scores", msg, spans);
+  $("attention-grid").dataset.msHeadScores = JSON.stringify(roundedSpans(spans));
 }
 
 export function init() {

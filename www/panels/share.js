@@ -49,6 +49,7 @@ function drawColourBar(ctx, left, y, w) {
 function exportPng() {
   const d = state.display;
   if (!d) return;
+  grid.flush(); // (maps off screen may still be waiting for idle time)
   const maps = grid.maps;
   const size = Math.max(160, maps[0].canvas.width);
   const [gap, left, top, legendH] = [12, 70, 96, 60];

@@ -21,10 +21,20 @@ function rowElement(label, g) {
   return item;
 }
 
+/** What the strip shows now: the display and the text it was rendered from. */
+let rendered = { display: null, text: null };
+
+/** A new analysis: the strip again, unless its display and text are the ones shown (a caret move). */
+function renderChanged() {
+  if (state.display === rendered.display && state.analysisText === rendered.text) return;
+  render();
+}
+
 /** The text from the first character read: known characters as rows, unknown ones struck through. */
 function render() {
   const a = state.analysis;
   const d = state.display;
+  rendered = { display: d, text: state.analysisText };
   const frag = document.createDocumentFragment();
   items = [];
   if (a.croppedTokens) frag.append(el("span", "tok cropped", `… ${nf.format(a.croppedTokens)} earlier not seen`));
@@ -92,6 +102,6 @@ export function clearStripHighlight() {
 }
 
 export function init() {
-  on("analysis", render);
+  on("analysis", renderChanged, "strip");
   on("display", render);
 }

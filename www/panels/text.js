@@ -5,7 +5,7 @@
 import { nfc, transliterate, transliterationTable } from "../pkg/kgpt.js";
 import { state } from "../state.js";
 import { $, HASH_TEXT_LIMIT, on, registerHashField, scheduleHash } from "../app.js";
-import { scheduleAnalysis } from "../analysis.js";
+import { scheduleAnalysis, sendPredicted } from "../analysis.js";
 import { displayLabel, nf, plural } from "../format.js";
 
 export const DEFAULT_TEXT = "ಜ್ಞಾನವೇ ಶ್ರೇಷ್ಠ";
@@ -26,15 +26,62 @@ const ui = {
 /** The text box (the analysis requests read its value and cursor). */
 export const textBox = ui.text;
 
-/** Normalises the box to NFC, keeping the caret where it was. */
-export function normalizeTextarea() {
+/** The box's value as last normalised (NFC): a keystroke normalises only what it changed. */
+let normalized = "";
+
+/**
+ * The edit under way (from its beforeinput): where the selection started, and whether the box
+ * held the normalised value then; null when no edit is known.
+ */
+let edit = null;
+
+/** Edits that change the text only next to the caret (the rest is the value before, unchanged). */
+const LOCAL_EDITS = new Set(["insertText", "insertLineBreak", "insertParagraph", "insertFromPaste", "insertReplacementText", "deleteContentBackward", "deleteContentForward", "deleteWordBackward", "deleteWordForward", "deleteByCut"]);
+
+/** How far the edited stretch is widened, at most, to reach a character NFC cannot merge across. */
+const NFC_REACH = 64;
+
+/**
+ * The [start, end) stretch of `v` that may differ from NFC after input event `e`: what a local
+ * edit (LOCAL_EDITS, on a normalised box) put between the selection's start and the caret,
+ * widened to ASCII characters on both sides (an ASCII character never composes with what
+ * precedes it, so NFC of the whole is NFC of the parts split before one); else the whole text.
+ */
+function editedStretch(v, caret, e) {
+  const known = edit;
+  edit = null;
+  if (!known || !known.normalized || !e || !LOCAL_EDITS.has(e.inputType)) return [0, v.length];
+  let start = Math.min(known.start, caret);
+  for (let n = 0; start > 0 && (start >= v.length || v.charCodeAt(start) >= 0x80); n++) {
+    if (n >= NFC_REACH) return [0, v.length];
+    start--;
+  }
+  let end = caret;
+  for (let n = 0; end < v.length && v.charCodeAt(end) >= 0x80; n++) {
+    if (n >= NFC_REACH) return [0, v.length];
+    end++;
+  }
+  return [start, end];
+}
+
+/**
+ * Normalises the box to NFC, keeping the caret where it was; after a typed character (input
+ * event `e`) only the stretch it changed is read, not the whole text.
+ */
+export function normalizeTextarea(e = null) {
   const v = ui.text.value;
-  const n = nfc(v);
-  if (n === v) return;
   const caret = ui.text.selectionStart;
-  const before = nfc(v.slice(0, caret)).length;
-  ui.text.value = n;
+  const [start, end] = editedStretch(v, caret, e);
+  const part = v.slice(start, end);
+  const n = nfc(part);
+  if (n === part) {
+    normalized = v;
+    return;
+  }
+  const before = start + nfc(v.slice(start, caret)).length;
+  ui.text.value = v.slice(0, start) + n + v.slice(end);
   ui.text.setSelectionRange(before, before);
+  normalized = ui.text.value;
 }
 
 /**
@@ -66,6 +113,9 @@ export function updateWrapMode(text = ui.text.value) {
 }
 
 function onBeforeInput(e) {
+  // (the value is the very string kept after the last normalisation unless something else set it)
+  edit = { start: ui.text.selectionStart, normalized: ui.text.value === normalized };
+  predict(e);
   // switch before a big paste is laid out, not after
   const incoming = e.data || (e.dataTransfer ? e.dataTransfer.getData("text/plain") : "");
   if (incoming && incoming.length > LONG_LINE && !ui.text.classList.contains("nowrap") && longestLine(incoming) > LONG_LINE) {
@@ -74,12 +124,26 @@ function onBeforeInput(e) {
   }
 }
 
+/**
+ * A typed character: asks for the analysis of the text it is about to make now, before the
+ * browser edits the box (the worker computes meanwhile). Not when NFC would change the
+ * characters around it, during a composition or phonetic typing (the text then differs).
+ */
+function predict(e) {
+  if (e.inputType !== "insertText" || !e.data || e.isComposing || state.composing || state.phonetic.on || ui.text.readOnly || !edit.normalized) return;
+  const v = ui.text.value;
+  const { selectionStart: s, selectionEnd: end } = ui.text;
+  const around = v.slice(Math.max(0, s - 4), s) + e.data + v.slice(end, end + 4);
+  if (nfc(around) !== around) return;
+  sendPredicted(e.timeStamp, v.slice(0, s) + e.data + v.slice(end), s + e.data.length);
+}
+
 function onTextInput(e) {
   if (state.composing || e.isComposing) {
     scheduleAnalysis(e.timeStamp);
     return;
   }
-  normalizeTextarea();
+  normalizeTextarea(e);
   updateWrapMode();
   if (state.phonetic.on) commitLatin();
   scheduleAnalysis(e.timeStamp);
@@ -238,7 +302,7 @@ export function start(fromLink) {
 /** Wires the panel (no wasm calls: the page's wasm may still be loading). */
 export function init() {
   wire();
-  on("analysis", renderNotices);
+  on("analysis", renderNotices, "notices");
   // a new model (or a restarted worker) ends any generation
   const unlock = () => {
     ui.text.readOnly = false;

@@ -143,7 +143,7 @@ function onSlider() {
 export function init() {
   ui.slider.addEventListener("input", onSlider);
   ui.live.addEventListener("click", goLive);
-  on("analysis", record);
+  on("analysis", record, "timeline");
   // a new view or scale redraws the snapshot being replayed
   on("display", () => {
     if (state.replay !== null) showSnapshot(state.replay);
