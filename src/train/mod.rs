@@ -113,29 +113,45 @@ fn add_into(acc: &mut [f32], x: &[f32]) {
     }
 }
 
-/// The gradient of batch rows `rows` (each scaled by `scale`) summed from zero into `out`, in
-/// row order; `loss` gets each row's loss. Row `i` draws its dropout mask from the stream
-/// `(seed, step, i)`, so a row's gradient does not depend on which thread or worker runs it.
-#[allow(clippy::too_many_arguments)]
-fn chunk_grad(
-    model: &Model,
-    state: &mut RunState,
-    batch: &Batch,
-    rows: Range<usize>,
+/// What a step's chunks are computed from: the model, the batch and its chunks, the row scale
+/// (1 / batch size) and the dropout stream.
+struct ChunkJob<'a> {
+    model: &'a Model,
+    batch: &'a Batch,
+    chunks: &'a [Range<usize>],
     scale: f32,
     dropout_seed: Option<(u64, u64)>,
-    out: &mut [f32],
-    mut loss: impl FnMut(f32),
-) {
-    out.fill(0.0);
-    for i in rows {
-        let (x, y) = batch.row(i);
-        let mut rng = dropout_seed.map(|(s, step)| Rng::for_stream(s, &[step, i as u64]));
-        let l = model
-            .forward(state, x, Some(y), rng.as_mut())
-            .unwrap_or(f32::NAN);
-        model.backward(state, x, y, out, scale);
-        loss(l);
+}
+
+impl Worker {
+    /// Chunks `mine` of `job`, in order: each chunk's gradient is summed from zero over its
+    /// rows, in row order, into `self.chunk` (each row's loss to `loss`), then handed to
+    /// `then(&mut self.grads, chunk)`. Row `i` draws its dropout mask from the stream
+    /// `(seed, step, i)`, so a row's gradient does not depend on which thread or worker runs it.
+    fn run_chunks(
+        &mut self,
+        job: &ChunkJob,
+        mine: Range<usize>,
+        mut loss: impl FnMut(f32),
+        mut then: impl FnMut(&mut [f32], &[f32]),
+    ) {
+        for c in mine {
+            self.chunk.fill(0.0);
+            for i in job.chunks[c].clone() {
+                let (x, y) = job.batch.row(i);
+                let mut rng = job
+                    .dropout_seed
+                    .map(|(s, step)| Rng::for_stream(s, &[step, i as u64]));
+                let l = job
+                    .model
+                    .forward(&mut self.state, x, Some(y), rng.as_mut())
+                    .unwrap_or(f32::NAN);
+                job.model
+                    .backward(&mut self.state, x, y, &mut self.chunk, job.scale);
+                loss(l);
+            }
+            then(&mut self.grads, &self.chunk);
+        }
     }
 }
 
@@ -252,20 +268,14 @@ impl Trainer {
         let run = |w: &mut Worker, mine: Range<usize>| -> f64 {
             w.grads.fill(0.0);
             let mut loss = 0.0f64;
-            for c in mine {
-                let rows = chunks[c].clone();
-                chunk_grad(
-                    model,
-                    &mut w.state,
-                    batch,
-                    rows,
-                    scale,
-                    dropout_seed,
-                    &mut w.chunk,
-                    |l| loss += l as f64,
-                );
-                add_into(&mut w.grads, &w.chunk);
-            }
+            let job = ChunkJob {
+                model,
+                batch,
+                chunks: &chunks,
+                scale,
+                dropout_seed,
+            };
+            w.run_chunks(&job, mine, |l| loss += l as f64, add_into);
             loss
         };
         let total_loss: f64;
@@ -337,24 +347,25 @@ impl Trainer {
         let w = &mut self.workers[0];
         out.reserve(w.grads.len() * if summed { 1 } else { mine.len() });
         w.grads.fill(0.0);
-        for c in mine {
-            let rows = chunks[c].clone();
-            chunk_grad(
-                model,
-                &mut w.state,
-                batch,
-                rows,
-                scale,
-                dropout_seed,
-                &mut w.chunk,
-                |l| row_losses.push(l),
-            );
-            if summed {
-                add_into(&mut w.grads, &w.chunk);
-            } else {
-                out.extend_from_slice(&w.chunk);
-            }
-        }
+        let job = ChunkJob {
+            model,
+            batch,
+            chunks: &chunks,
+            scale,
+            dropout_seed,
+        };
+        w.run_chunks(
+            &job,
+            mine,
+            |l| row_losses.push(l),
+            |sum, chunk| {
+                if summed {
+                    add_into(sum, chunk);
+                } else {
+                    out.extend_from_slice(chunk);
+                }
+            },
+        );
         if summed {
             out.extend_from_slice(&w.grads);
         }
