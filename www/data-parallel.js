@@ -140,7 +140,8 @@ export class TrainingPool {
 
   /**
    * The gradient of step `step`'s batch of `batch` rows (`chunks` gradient chunks) with weights
-   * `params` (Float32Array), shared out over the workers: each reply is handed to
+   * `params` (Float32Array; its buffer is transferred to the last worker, so it is the
+   * caller's no longer), shared out over the workers: each reply is handed to
    * `add(grads: Float32Array, chunks, first)` in worker order as soon as it and those before it
    * are in (the model's addGradients). Resolves with {rowLosses, tokens, shares (chunks per
    * worker), timing: {workerMs (the slowest worker's computing), roundTripMs, addMs}}. Rejects
