@@ -123,13 +123,41 @@ fn gradients_and_adamw_match(model: &Model, exp: &SafeTensors) {
             info.loss
         );
     }
+    assert_eq!(adamw3_agrees(&m, exp), Ok(()));
+    // The check can fail: the same 3 steps at a 10 % higher learning rate are refused.
+    let mut off = model.clone();
+    let mut trainer = Trainer::new(&off, 1);
+    for _ in 0..3 {
+        trainer.step(&mut off, &batch, 1.1e-3, None).unwrap();
+    }
+    assert!(adamw3_agrees(&off, exp).is_err());
+}
+
+/// The parameters after 3 AdamW steps against PyTorch's. The whole vector is compared: AdamW's
+/// m / (√v + 1e-8) turns the last bits of a gradient element within ~1e-8 of zero into a step
+/// of up to lr, and the model carries such a difference on (see tests/fixtures/README.md). Two
+/// correct float32 implementations (kgpt's summation order against PyTorch's, on wasm simd128)
+/// can end a few dozen of 219 K parameters ~1e-4 apart; a wrong update rule (bias correction,
+/// betas, lr) moves nearly all of them. So: 99.9 % within 1e-4, all within 3 × lr.
+fn adamw3_agrees(m: &Model, exp: &SafeTensors) -> Result<(), String> {
+    let (mut over, mut worst, mut at) = (0usize, 0.0f32, String::new());
     for spec in &m.layout.tensors {
-        assert_close(
-            &format!("adamw3 {}", spec.name),
-            &m.params[spec.range()],
-            &f32s(exp, &format!("adamw3.{}", spec.name)),
-            TOL,
-        );
+        let want = f32s(exp, &format!("adamw3.{}", spec.name));
+        for (k, (a, b)) in m.params[spec.range()].iter().zip(&want).enumerate() {
+            let d = (a - b).abs();
+            over += usize::from(d.is_nan() || d > TOL);
+            if d.is_nan() || d > worst {
+                (worst, at) = (d, format!("{}[{k}] (got {a}, want {b})", spec.name));
+            }
+        }
+    }
+    let n = m.params.len();
+    if over * 1000 <= n && worst <= 3.0 * 1e-3 {
+        Ok(())
+    } else {
+        Err(format!(
+            "adamw3: {over} of {n} parameters differ by more than {TOL}; worst {worst} at {at}"
+        ))
     }
 }
 
