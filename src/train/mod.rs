@@ -637,13 +637,15 @@ mod tests {
             assert!((i1.loss - i2.loss).abs() < 1e-4, "step {step}");
         }
         assert!(first > 2.0 && last < 0.5, "loss {first} -> {last}");
-        let max_diff = m1
-            .params
-            .iter()
-            .zip(&m2.params)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
+        let max_diff = max_abs_diff(&m1.params, &m2.params);
         assert!(max_diff < 1e-3, "{max_diff}");
+    }
+
+    fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
     }
 
     /// A coordinator's sum of all chunks at once (`[n_chunks, n_params]`).
@@ -712,12 +714,7 @@ mod tests {
             let mut threads = Trainer::new(&m, 2);
             let loss = threads.compute_grads(&m, &batch, Some((3, 9))).unwrap();
             assert!((loss - whole_loss).abs() < 1e-5);
-            let diff = threads
-                .grads
-                .iter()
-                .zip(&whole.grads)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
+            let diff = max_abs_diff(&threads.grads, &whole.grads);
             assert!(diff < 1e-5, "{diff}");
         }
         // Different rows give a different gradient (the comparison above can fail), and bad
