@@ -123,10 +123,28 @@ struct ChunkJob<'a> {
     dropout_seed: Option<(u64, u64)>,
 }
 
+impl<'a> ChunkJob<'a> {
+    /// The job of `batch` cut into `chunks`, each row scaled by 1 / batch size.
+    fn new(
+        model: &'a Model,
+        batch: &'a Batch,
+        chunks: &'a [Range<usize>],
+        dropout_seed: Option<(u64, u64)>,
+    ) -> ChunkJob<'a> {
+        ChunkJob {
+            model,
+            batch,
+            chunks,
+            scale: 1.0 / batch.b as f32,
+            dropout_seed,
+        }
+    }
+}
+
 impl Worker {
-    /// Chunks `mine` of `job`, in order: each chunk's gradient is summed from zero over its
-    /// rows, in row order, into `self.chunk` (each row's loss to `loss`), then handed to
-    /// `then(&mut self.grads, chunk)`. Row `i` draws its dropout mask from the stream
+    /// Chunks `mine` of `job`, in order, with `self.grads` zeroed first: each chunk's gradient
+    /// is summed from zero over its rows, in row order, into `self.chunk` (each row's loss to
+    /// `loss`), then handed to `then(&mut self.grads, chunk)`. Row `i` draws its dropout mask from the stream
     /// `(seed, step, i)`, so a row's gradient does not depend on which thread or worker runs it.
     fn run_chunks(
         &mut self,
@@ -135,6 +153,7 @@ impl Worker {
         mut loss: impl FnMut(f32),
         mut then: impl FnMut(&mut [f32], &[f32]),
     ) {
+        self.grads.fill(0.0);
         for c in mine {
             self.chunk.fill(0.0);
             for i in job.chunks[c].clone() {
@@ -262,19 +281,11 @@ impl Trainer {
         let chunks = gradient_chunks(batch.b);
         let n_workers = self.workers.len().min(chunks.len());
         let per = chunks.len().div_ceil(n_workers);
-        let scale = 1.0 / batch.b as f32;
+        let job = ChunkJob::new(model, batch, &chunks, dropout_seed);
         // The k-th thread's chunks.
         let share = |k: usize| (k * per).min(chunks.len())..((k + 1) * per).min(chunks.len());
         let run = |w: &mut Worker, mine: Range<usize>| -> f64 {
-            w.grads.fill(0.0);
             let mut loss = 0.0f64;
-            let job = ChunkJob {
-                model,
-                batch,
-                chunks: &chunks,
-                scale,
-                dropout_seed,
-            };
             w.run_chunks(&job, mine, |l| loss += l as f64, add_into);
             loss
         };
@@ -343,17 +354,9 @@ impl Trainer {
                 batch.b
             )));
         }
-        let scale = 1.0 / batch.b as f32;
         let w = &mut self.workers[0];
         out.reserve(w.grads.len() * if summed { 1 } else { mine.len() });
-        w.grads.fill(0.0);
-        let job = ChunkJob {
-            model,
-            batch,
-            chunks: &chunks,
-            scale,
-            dropout_seed,
-        };
+        let job = ChunkJob::new(model, batch, &chunks, dropout_seed);
         w.run_chunks(
             &job,
             mine,
